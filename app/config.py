@@ -55,6 +55,9 @@ class Settings:
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     s3_public_base_url: str | None = None
+    media_url_ttl_seconds: int = 900
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_max_pixels: int = 40_000_000
 
     # Credits
     default_credit_expiration: int = 30
