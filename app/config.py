@@ -63,6 +63,9 @@ class Settings:
     default_credit_expiration: int = 30
     signup_bonus_credits: int = 0
     hold_timeout_minutes: int = 30
+    price_image_credits: int = 4
+    price_per_audio_second: int = 1
+    price_per_video_second: int = 4
 
     # Models and GPU
     huggingface_token: str | None = None

@@ -21,6 +21,11 @@ class Transaction(PublicIdMixin, TimestampMixin, Base):
     __tablename__ = "transactions"
     __table_args__ = (
         CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in ENTRY_KINDS) + ")", name="kind"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # Exactly the credit entries carry a remaining amount, exactly the holds carry a status.
+        CheckConstraint("(remaining IS NOT NULL) = (kind IN (" + ", ".join(f"'{k}'" for k in CREDIT_KINDS) + "))",
+                        name="remaining_on_credits"),
+        CheckConstraint("(status IS NOT NULL) = (kind = 'hold')", name="status_on_holds"),
         CheckConstraint("remaining IS NULL OR remaining >= 0", name="remaining_not_negative"),
         CheckConstraint("remaining IS NULL OR remaining <= amount", name="remaining_within_amount"),
         CheckConstraint("status IS NULL OR status IN ('active', 'captured', 'released')", name="status"),
@@ -28,6 +33,8 @@ class Transaction(PublicIdMixin, TimestampMixin, Base):
         UniqueConstraint("reward_id", "referral_id", "user_id", name="uq_transactions_reward_referral_user"),
         Index("ix_transactions_user_created", "user_id", "created_at"),
         Index("ix_transactions_user_kind_expires", "user_id", "kind", "expires_at"),
+        Index("ix_transactions_expires_at", "expires_at"),
+        Index("ix_transactions_status_created", "status", "created_at"),
     )
 
     # BIGINT on PostgreSQL; SQLite only auto-increments a column declared INTEGER.

@@ -1,10 +1,12 @@
 """Referrals (who invited whom) and declarative reward rules (never SQL text)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin
+from app.models.base import Base, TimestampMixin, UTCDateTime
 
 REWARD_TRIGGERS = ("verified", "first_generation", "first_purchase")
 REWARD_BENEFICIARIES = ("referrer", "referred", "both")
@@ -20,6 +22,9 @@ class Referral(TimestampMixin, Base):
     referrer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
     referred_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False)
     code_used: Mapped[str] = mapped_column(String(32), nullable=False)
+    # When the referred user first did what a reward may wait for; set once, read by `flask rewards run`.
+    first_generation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Reward(TimestampMixin, Base):

@@ -152,6 +152,8 @@ def upgrade() -> None:
     sa.Column('referrer_id', sa.Integer(), nullable=False),
     sa.Column('referred_id', sa.Integer(), nullable=False),
     sa.Column('code_used', sa.String(length=32), nullable=False),
+    sa.Column('first_generation_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('first_purchase_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('referrer_id <> referred_id', name=op.f('ck_referrals_not_self')),
     sa.ForeignKeyConstraint(['referred_id'], ['users.id'], name=op.f('fk_referrals_referred_id_users'), ondelete='CASCADE'),
@@ -210,6 +212,9 @@ def upgrade() -> None:
     sa.CheckConstraint("kind IN ('signup_bonus', 'grant', 'referral_reward', 'purchase', 'spend', 'hold', 'capture', 'release', 'expire')", name=op.f('ck_transactions_kind')),
     sa.CheckConstraint("status IS NULL OR status IN ('active', 'captured', 'released')", name=op.f('ck_transactions_status')),
     sa.CheckConstraint('remaining IS NULL OR remaining <= amount', name=op.f('ck_transactions_remaining_within_amount')),
+    sa.CheckConstraint('amount > 0', name=op.f('ck_transactions_amount_positive')),
+    sa.CheckConstraint("(remaining IS NOT NULL) = (kind IN ('signup_bonus', 'grant', 'referral_reward', 'purchase'))", name=op.f('ck_transactions_remaining_on_credits')),
+    sa.CheckConstraint("(status IS NOT NULL) = (kind = 'hold')", name=op.f('ck_transactions_status_on_holds')),
     sa.CheckConstraint('remaining IS NULL OR remaining >= 0', name=op.f('ck_transactions_remaining_not_negative')),
     sa.ForeignKeyConstraint(['hold_id'], ['transactions.id'], name=op.f('fk_transactions_hold_id_transactions'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_transactions_referral_id_referrals'), ondelete='SET NULL'),
@@ -224,6 +229,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_transactions_hold_id'), ['hold_id'], unique=False)
         batch_op.create_index('ix_transactions_user_created', ['user_id', 'created_at'], unique=False)
         batch_op.create_index('ix_transactions_user_kind_expires', ['user_id', 'kind', 'expires_at'], unique=False)
+        batch_op.create_index('ix_transactions_expires_at', ['expires_at'], unique=False)
+        batch_op.create_index('ix_transactions_status_created', ['status', 'created_at'], unique=False)
 
     op.create_table('audio',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -347,6 +354,8 @@ def downgrade() -> None:
 
     op.drop_table('audio')
     with op.batch_alter_table('transactions', schema=None) as batch_op:
+        batch_op.drop_index('ix_transactions_status_created')
+        batch_op.drop_index('ix_transactions_expires_at')
         batch_op.drop_index('ix_transactions_user_kind_expires')
         batch_op.drop_index('ix_transactions_user_created')
         batch_op.drop_index(batch_op.f('ix_transactions_hold_id'))
