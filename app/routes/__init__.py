@@ -6,8 +6,13 @@ from importlib import import_module
 from flask import Flask
 
 # Each module exposes `bp`; API blueprints (JSON only, CSRF-safe by content type) are exempt from form CSRF.
-API_BLUEPRINTS: tuple[str, ...] = ()
-PAGE_BLUEPRINTS: tuple[str, ...] = ()
+API_BLUEPRINTS: tuple[str, ...] = (
+    "app.routes.media_api",
+    "app.routes.links_api",
+)
+PAGE_BLUEPRINTS: tuple[str, ...] = (
+    "app.routes.share_pages",
+)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -24,3 +24,5 @@ def init_app(app: Flask) -> None:
         app.extensions["redis"] = client
         checks["redis"] = client.ping
     mailer.init_app(app)
+    from app.services import media  # storage backend and image limits
+    media.init_app(app)

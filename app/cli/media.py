@@ -1,0 +1,28 @@
+"""`flask media add-template PATH`: publish admin starter images anyone can open and edit from."""
+import os
+
+import click
+from flask.cli import with_appcontext
+
+from app.errors import ApiError
+from app.services import media
+
+
+@click.group("media")
+def media_group():
+    """The media library."""
+
+
+@media_group.command("add-template")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--title", help="Title shown in the template list (default: the file name).")
+@with_appcontext
+def add_template(path: str, title: str | None):
+    """Store the PNG, JPEG or WebP at PATH as a template image."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        image = media.store_template(data, title or os.path.splitext(os.path.basename(path))[0])
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"template {image.public_id} ({image.width}x{image.height}) added")
