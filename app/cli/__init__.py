@@ -8,6 +8,7 @@ from flask import Flask
 # (module, attribute, needs the cpu role)
 COMMAND_GROUPS = (
     ("app.cli.database", "db_group", True),
+    ("app.cli.users", "users_group", True),
     ("app.cli.media", "media_group", True),
 )
 

@@ -7,10 +7,12 @@ from flask import Flask
 
 # Each module exposes `bp`; API blueprints (JSON only, CSRF-safe by content type) are exempt from form CSRF.
 API_BLUEPRINTS: tuple[str, ...] = (
+    "app.routes.auth_api",
     "app.routes.media_api",
     "app.routes.links_api",
 )
 PAGE_BLUEPRINTS: tuple[str, ...] = (
+    "app.routes.pages",
     "app.routes.share_pages",
 )
 

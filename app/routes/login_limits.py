@@ -1,0 +1,39 @@
+"""Login throttling shared by the JSON API and the log-in page: per account (normalized email) and per IP."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
+
+from app.extensions import limiter
+
+
+def _account_key() -> str:
+    data = request.get_json(silent=True) if request.is_json else request.form
+    email = data.get("email") if hasattr(data, "get") else None
+    normalized = email.strip().lower() if isinstance(email, str) else ""
+    return f"account:{normalized}"
+
+
+def _ip_key() -> str:
+    return f"ip:{get_remote_address()}"
+
+
+def _failed(response) -> bool:
+    # Only failed attempts count, so people who log in often are never locked out by their own successes.
+    # The log-in page re-renders its form with 200 and sets g.login_failed instead.
+    return response.status_code == 401 or bool(g.get("login_failed"))
+
+
+per_account = limiter.shared_limit(
+    lambda: current_app.config["ATELIER"].login_rate_limit_per_account, scope="login-account",
+    key_func=_account_key, deduct_when=_failed, methods=["POST"],
+)
+per_ip = limiter.shared_limit(
+    lambda: current_app.config["ATELIER"].login_rate_limit_per_ip, scope="login-ip",
+    key_func=_ip_key, deduct_when=_failed, methods=["POST"],
+)
+
+
+def throttled(view):
+    """Apply both login limits to a view."""
+    return per_ip(per_account(view))
