@@ -76,6 +76,22 @@ class Settings:
     gpu_preload_models: list[str] = field(default_factory=lambda: ["tiny"])
     gpu_device: str = "cpu"
     gpu_dtype: str = "float32"
+    gpu_max_batch_size: int = 8
+    gpu_batch_wait_ms: int = 10
+    gpu_queue_limit: int = 64
+    gpu_memory_budget_mb: int = 0
+    gpu_idle_ttl_seconds: int = 0
+    gpu_max_pixels: int = 1048576
+    gpu_max_steps: int = 150
+    gpu_max_guidance: int = 30
+    gpu_max_images: int = 8
+    gpu_max_prompt_chars: int = 2000
+    gpu_max_frames: int = 64
+    gpu_torch_compile: bool = False
+    gpu_request_timeout_seconds: int = 300
+    proxy_health_interval_seconds: int = 5
+    proxy_hosts_refresh_seconds: int = 30
+    proxy_eject_seconds: int = 5
 
     # Media jobs
     video_generation_fps: int = 16
