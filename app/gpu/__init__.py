@@ -5,4 +5,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the GPU blueprint and its readiness check (filled in by the GPU issue)."""
+    """Build this host's engine, register the GPU API and the `pipelines` readiness check, start preloading."""
+    from app.gpu.api import bp
+    from app.gpu.registry import Engine
+
+    engine = Engine(app.config["ATELIER"])
+    app.extensions["gpu_engine"] = engine
+    app.extensions["readiness_checks"]["pipelines"] = engine.check_ready
+    if "csrf" in app.extensions:  # role all: signed JSON, not forms, so form CSRF does not apply
+        app.extensions["csrf"].exempt(bp)
+    app.register_blueprint(bp)
+    engine.start()
