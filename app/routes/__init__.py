@@ -7,11 +7,14 @@ from flask import Flask
 
 # Each module exposes `bp`; API blueprints (JSON only, CSRF-safe by content type) are exempt from form CSRF.
 API_BLUEPRINTS: tuple[str, ...] = (
+    "app.routes.credits_api",
+    "app.routes.referrals_api",
     "app.routes.auth_api",
     "app.routes.media_api",
     "app.routes.links_api",
 )
 PAGE_BLUEPRINTS: tuple[str, ...] = (
+    "app.routes.credit_pages",
     "app.routes.pages",
     "app.routes.share_pages",
 )

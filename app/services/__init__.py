@@ -24,5 +24,7 @@ def init_app(app: Flask) -> None:
         app.extensions["redis"] = client
         checks["redis"] = client.ping
     mailer.init_app(app)
+    from app.services import referrals  # referral and reward signal receivers
+    referrals.init_app(app)
     from app.services import media  # storage backend and image limits
     media.init_app(app)
