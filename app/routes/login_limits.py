@@ -7,15 +7,21 @@ from flask_limiter.util import get_remote_address
 from app.extensions import limiter
 
 
+def _deployment() -> str:
+    # Flask-Limiter keeps the key prefix of the first app it was bound to, so name the deployment in the key itself
+    # (several apps in one process, as in tests, or several deployments on one Redis stay apart).
+    return current_app.config["ATELIER"].redis_key_prefix
+
+
 def _account_key() -> str:
     data = request.get_json(silent=True) if request.is_json else request.form
     email = data.get("email") if hasattr(data, "get") else None
     normalized = email.strip().lower() if isinstance(email, str) else ""
-    return f"account:{normalized}"
+    return f"{_deployment()}:account:{normalized}"
 
 
 def _ip_key() -> str:
-    return f"ip:{get_remote_address()}"
+    return f"{_deployment()}:ip:{get_remote_address()}"
 
 
 def _failed(response) -> bool:
