@@ -1,0 +1,48 @@
+"""The shared page in a real browser, served over HTTP: the image loads, the preview tags point at real bytes."""
+from __future__ import annotations
+
+import threading
+import urllib.request
+
+import pytest
+from playwright import sync_api as playwright
+from werkzeug.serving import make_server
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app on a free local port; base_url follows it so absolute links work."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["ATELIER"].base_url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app.config["ATELIER"].base_url
+    server.shutdown()
+    thread.join()
+
+
+def test_shared_image_page_renders_in_chromium(live_server, client, make_user, store_image):
+    me, headers = make_user()
+    image_id = store_image(me, size=(96, 64), prompt="neon koi")
+    link = client.post("/api/v1/links", json={"image_id": image_id}, headers=headers).get_json()
+    assert link["url"] == f"{live_server}/s/{link['token']}"
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            response = page.goto(link["url"])
+            assert response.status == 200
+            assert page.locator("h1").inner_text() == "neon koi"
+            image = page.locator("article img")
+            image.wait_for()
+            page.wait_for_function("document.querySelector('article img').complete")
+            assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 64]
+            og_image = page.locator('meta[property="og:image"]').get_attribute("content")
+        finally:
+            browser.close()
+
+    with urllib.request.urlopen(og_image, timeout=10) as preview:  # what a link unfurler would fetch
+        assert preview.headers["Content-Type"] == "image/webp"
+    assert client.get("/api/v1/links", headers=headers).get_json()["items"][0]["views"] == 1
