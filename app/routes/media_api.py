@@ -108,8 +108,9 @@ def upload_image():
     """Upload one of my own images (multipart field 'image') to edit from."""
     _require_csrf_for_cookie_clients()
     limit = current_app.config["ATELIER"].upload_max_bytes
-    # Multipart framing adds a little; anything far beyond the limit is refused before reading it.
-    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+    # Multipart framing adds a little; a body far beyond the limit (chunked ones too) is refused while reading.
+    request.max_content_length = limit + 64 * 1024
+    if request.content_length is not None and request.content_length > request.max_content_length:
         raise ApiError(413, f"The image is larger than {limit} bytes.")
     upload = request.files.get("image")
     if upload is None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from flask import Flask, current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.errors import ApiError
@@ -208,6 +208,15 @@ def delete_image(user: User, public_id: str) -> None:
     db.session.commit()
     # After the commit: a failed storage delete leaves an orphan object, never a row pointing at nothing.
     _delete_keys(get_storage(), keys)
+
+
+def delete_all_images(user: User) -> int:
+    """Delete every image of a user (for account deletion), rows first, then bytes; returns how many."""
+    rows = list(db.session.execute(select(Image.storage_key, Image.thumbnail_key).where(Image.user_id == user.id)))
+    db.session.execute(delete(Image).where(Image.user_id == user.id))
+    db.session.commit()
+    _delete_keys(get_storage(), [key for row in rows for key in row])
+    return len(rows)
 
 
 def encode_cursor(moment: datetime, row_id: int) -> str:

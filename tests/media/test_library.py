@@ -258,3 +258,15 @@ def test_gallery_query_count_does_not_grow_with_the_page(app, client, make_user,
     publish(8)
     assert len(client.get("/api/v1/gallery?limit=50").get_json()["items"]) == 10
     assert count_queries() == few
+
+
+def test_delete_all_images_of_a_user_removes_rows_and_files(app, make_user, store_image, settings_overrides):
+    leaving, _ = make_user()
+    staying, _ = make_user()
+    store_image(leaving)
+    store_image(leaving)
+    kept = store_image(staying)
+    with app.app_context():
+        assert media.delete_all_images(db.session.get(User, leaving)) == 2
+        assert [str(i) for i in db.session.scalars(select(Image.public_id))] == [kept]
+    assert len(_stored_files(settings_overrides)) == 2  # the other user's image and thumbnail

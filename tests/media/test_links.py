@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Audio, Link, User
+from app.models import Audio, Link
 
 
 def _og(html: str, prop: str) -> str | None:
@@ -129,3 +129,28 @@ def test_links_to_audio_use_the_same_page(app, client, make_user):
     assert _og(html, "og:title") == "Field recording" and "<audio" in html
     assert client.get(f"/s/{token}/file").data == b"RIFF....WAVE"
     assert client.post("/api/v1/links", json={"audio_id": str(uuid.uuid4())}, headers=headers).status_code == 404
+
+
+def test_my_links_list_mixes_kinds_newest_first(app, client, make_user, store_image):
+    me, headers = make_user()
+    with app.app_context():
+        audio = Audio(user_id=me, kind="upload", storage_key="audio/a.wav", mime_type="audio/wav")
+        db.session.add(audio)
+        db.session.commit()
+        audio_id = str(audio.public_id)
+    image_id = store_image(me)
+    first = _link(client, headers, image_id)["token"]
+    second = client.post("/api/v1/links", json={"audio_id": audio_id}, headers=headers).get_json()["token"]
+    third = _link(client, headers, image_id)["token"]
+    items = client.get("/api/v1/links", headers=headers).get_json()["items"]
+    assert [(i["token"], i["kind"], i["item_id"]) for i in items] == [
+        (third, "image", image_id), (second, "audio", audio_id), (first, "image", image_id)]
+
+
+def test_deleting_the_image_ends_its_links(client, make_user, store_image):
+    me, headers = make_user()
+    image_id = store_image(me)
+    link = _link(client, headers, image_id)
+    assert client.delete(f"/api/v1/images/{image_id}", headers=headers).status_code == 204
+    assert client.get(f"/s/{link['token']}").status_code == 404
+    assert client.get("/api/v1/links", headers=headers).get_json()["items"] == []

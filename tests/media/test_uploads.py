@@ -67,6 +67,14 @@ def test_text_file_named_png_is_refused_with_422_and_nothing_stored(app, client,
         assert db.session.query(Image).count() == 0
 
 
+def test_truncated_png_is_refused_with_422(client, make_user):
+    _, headers = make_user()
+    data = make_png(64, 64)
+    response = _upload(client, headers, data[: len(data) // 2])
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "unsupported_image"
+
+
 def test_gif_is_refused_even_though_pillow_reads_it(client, make_user):
     _, headers = make_user()
     assert _upload(client, headers, make_png(10, 10, fmt="GIF"), filename="x.png").status_code == 422
