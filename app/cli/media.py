@@ -1,4 +1,4 @@
-"""`flask media add-template PATH`: publish admin starter images anyone can open and edit from."""
+"""`flask media add-template PATH` / `remove-template ID`: admin starter images anyone can open and edit from."""
 import os
 
 import click
@@ -26,3 +26,15 @@ def add_template(path: str, title: str | None):
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"template {image.public_id} ({image.width}x{image.height}) added")
+
+
+@media_group.command("remove-template")
+@click.argument("template_id")
+@with_appcontext
+def remove_template(template_id: str):
+    """Delete the template TEMPLATE_ID (its image id) and its files."""
+    try:
+        media.delete_template(template_id)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"template {template_id} removed")

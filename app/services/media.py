@@ -141,6 +141,18 @@ def store_template(data: bytes, title: str | None = None) -> Image:
     return _store_row(None, encoded, ImageParams(kind="template", title=title), is_template=True)
 
 
+def delete_template(public_id: str) -> None:
+    """Remove a template image and its files; 404 when no template has this id."""
+    image = db.session.scalar(
+        select(Image).where(Image.public_id == _parse_public_id(public_id), Image.is_template.is_(True)))
+    if image is None:
+        raise ApiError(404, "No such template.")
+    keys = (image.storage_key, image.thumbnail_key)
+    db.session.delete(image)
+    db.session.commit()
+    _delete_keys(get_storage(), keys)
+
+
 def delete_image_files(image: Image) -> None:
     """Remove an image's bytes and thumbnail from storage."""
     _delete_keys(get_storage(), (image.storage_key, image.thumbnail_key))

@@ -1,6 +1,8 @@
 """Templates: `flask media add-template PATH` stores an ownerless starter image anyone can list and open."""
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import select
 
 from app.extensions import db
@@ -43,3 +45,18 @@ def test_add_template_refuses_files_that_are_not_images(app, runner, tmp_path):
     assert "not a PNG, JPEG or WebP" in result.output
     with app.app_context():
         assert db.session.scalars(select(Image)).first() is None
+
+
+def test_remove_template_deletes_row_and_files(app, client, runner, tmp_path, settings_overrides):
+    path = tmp_path / "start.png"
+    path.write_bytes(make_png(32, 32))
+    runner.invoke(args=["media", "add-template", str(path)])
+    template_id = client.get("/api/v1/templates").get_json()["items"][0]["id"]
+    result = runner.invoke(args=["media", "remove-template", template_id])
+    assert result.exit_code == 0, result.output
+    assert client.get("/api/v1/templates").get_json()["items"] == []
+    assert client.get(f"/api/v1/images/{template_id}").status_code == 404
+    root = settings_overrides["storage_local_dir"]
+    assert [f for _, _, files in os.walk(root) for f in files] == []
+    again = runner.invoke(args=["media", "remove-template", template_id])
+    assert again.exit_code != 0 and "No such template" in again.output
