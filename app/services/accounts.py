@@ -258,7 +258,10 @@ def delete_account(user: User, password: object) -> None:
 
 
 def delete_user(user: User) -> None:
-    """Remove the user; their rows go with them through ON DELETE CASCADE."""
+    """Remove the user with their images' bytes; their rows go with them through ON DELETE CASCADE."""
+    from app.services import media  # imported here: media pulls in storage and Pillow
+
+    media.delete_all_images(user)
     db.session.execute(delete(User).where(User.id == user.id))
     db.session.commit()
     db.session.expunge_all()

@@ -61,3 +61,22 @@ def test_delete_account_needs_the_password_and_removes_the_rows(app, client, use
     with app.app_context():
         for model in (User, ApiToken, EmailToken):
             assert db.session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_delete_account_removes_image_bytes_too(app, client, user, settings_overrides):
+    import io
+    import os
+
+    from PIL import Image as PILImage
+
+    from app.services import media
+
+    png = io.BytesIO()
+    PILImage.new("RGB", (32, 24), (10, 120, 200)).save(png, "PNG")
+    with app.app_context():
+        owner = db.session.scalar(select(User))
+        media.store_upload(owner, png.getvalue(), title="mine")
+    stored = [os.path.join(d, f) for d, _, files in os.walk(settings_overrides["storage_local_dir"]) for f in files]
+    assert stored
+    assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
+    assert not any(os.path.exists(path) for path in stored)
