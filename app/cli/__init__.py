@@ -8,6 +8,8 @@ from flask import Flask
 # (module, attribute, needs the cpu role)
 COMMAND_GROUPS = (
     ("app.cli.database", "db_group", True),
+    ("app.cli.hosts", "hosts_group", True),
+    ("app.cli.models", "models_group", False),
     ("app.cli.credits", "credits_group", True),
     ("app.cli.rewards", "rewards_group", True),
     ("app.cli.users", "users_group", True),
