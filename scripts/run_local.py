@@ -10,6 +10,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 WEB_PORT = int(os.environ.get("ATELIER_WEB_PORT", "5000"))
+PROXY_PORT = int(os.environ.get("ATELIER_PROXY_PORT", "5100"))
+GPU_PORT = int(os.environ.get("ATELIER_GPU_PORT", "5200"))
+PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
+GPU_URL = f"http://127.0.0.1:{GPU_PORT}"
 
 
 def processes() -> list[tuple[str, list[str], dict[str, str]]]:
@@ -18,7 +22,13 @@ def processes() -> list[tuple[str, list[str], dict[str, str]]]:
     gunicorn = [python, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8", "--workers", "1",
                 "--access-logfile", "-"]
     return [
-        ("web", gunicorn + ["--bind", f"127.0.0.1:{WEB_PORT}", "wsgi:app"], {"ATELIER_SERVER_TYPE": "cpu"}),
+        ("web", gunicorn + ["--bind", f"127.0.0.1:{WEB_PORT}", "wsgi:app"],
+         {"ATELIER_SERVER_TYPE": "cpu", "ATELIER_PROXY_URL": PROXY_URL}),
+        # One GPU host with the built-in tiny model (CPU, float32) and the proxy in front of it.
+        ("gpu", gunicorn + ["--bind", f"127.0.0.1:{GPU_PORT}", "--timeout", "300", "wsgi:app"],
+         {"ATELIER_SERVER_TYPE": "gpu", "ATELIER_GPU_MODELS": "tiny", "ATELIER_GPU_PRELOAD_MODELS": "tiny"}),
+        ("proxy", gunicorn + ["--bind", f"127.0.0.1:{PROXY_PORT}", "--threads", "32", "proxy:app"],
+         {"ATELIER_GPU_HOSTS": GPU_URL}),
     ]
 
 
