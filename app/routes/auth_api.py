@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.auth import api_login_required, authenticated_by_token
 from app.routes.api_common import json_body
-from app.routes.login_limits import throttled
+from app.routes.login_limits import mail_limit, throttled
 from app.services import accounts, api_tokens
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/v1")
@@ -31,6 +31,7 @@ def verify():
 
 @bp.post("/auth/resend-verification")
 @api_login_required
+@mail_limit
 def resend_verification():
     """Send a fresh verification link to the logged-in user."""
     accounts.resend_verification(current_user)
@@ -71,6 +72,7 @@ def delete_me():
 
 
 @bp.post("/auth/password-reset")
+@mail_limit
 def password_reset():
     """Email a reset link if the account exists; the answer is the same either way."""
     accounts.request_password_reset(json_body().get("email"))
@@ -99,6 +101,7 @@ def change_password():
 
 @bp.post("/auth/change-email")
 @api_login_required
+@mail_limit
 def change_email():
     """Send a confirmation link to the new address; the email changes when it is opened."""
     data = json_body()

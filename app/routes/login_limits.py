@@ -1,4 +1,4 @@
-"""Login throttling shared by the JSON API and the log-in page: per account (normalized email) and per IP."""
+"""Throttles shared by the JSON API and the pages: failed log-ins per account and per IP, and mail-sending forms."""
 from __future__ import annotations
 
 from flask import current_app, g, request
@@ -33,13 +33,31 @@ def _failed(response) -> bool:
 per_account = limiter.shared_limit(
     lambda: current_app.config["ATELIER"].login_rate_limit_per_account, scope="login-account",
     key_func=_account_key, deduct_when=_failed, methods=["POST"],
+    error_message="too many failed log-ins for this account",
 )
 per_ip = limiter.shared_limit(
     lambda: current_app.config["ATELIER"].login_rate_limit_per_ip, scope="login-ip",
     key_func=_ip_key, deduct_when=_failed, methods=["POST"],
+    error_message="too many failed log-ins from this address",
 )
 
 
 def throttled(view):
     """Apply both login limits to a view."""
     return per_ip(per_account(view))
+
+
+# Each of these sends an email; without a cap anyone could flood an inbox through us.
+MAIL_LIMIT = "5 per hour"
+
+
+def _mail_key() -> str:
+    from flask_login import current_user
+
+    if current_user.is_authenticated:
+        return f"{_deployment()}:mail:user:{current_user.id}"
+    return f"{_deployment()}:mail:{_account_key()}"
+
+
+mail_limit = limiter.shared_limit(MAIL_LIMIT, scope="account-mail", key_func=_mail_key, methods=["POST"],
+                                  error_message="too many emails asked for; wait before asking again")

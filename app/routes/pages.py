@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.errors import ApiError
-from app.routes.login_limits import throttled
+from app.routes.login_limits import mail_limit, throttled
 from app.services import accounts, api_tokens
 
 bp = Blueprint("pages", __name__)
@@ -129,6 +129,7 @@ def verify():
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
+@mail_limit
 def forgot_password():
     """Ask for a reset link; the answer never says whether the account exists."""
     errors: dict[str, str] = {}
@@ -190,6 +191,7 @@ def change_password():
 
 @bp.post("/account/email")
 @login_required
+@mail_limit
 def change_email():
     """Ask to change the email address; it changes when the link sent there is opened."""
     try:
@@ -203,6 +205,7 @@ def change_email():
 
 @bp.post("/account/resend-verification")
 @login_required
+@mail_limit
 def resend_verification():
     """Send a fresh verification link."""
     try:

@@ -103,3 +103,13 @@ def test_change_email_to_an_address_taken_meanwhile_is_409(client, user, registe
     response = client.post("/api/v1/auth/verify", json={"token": token_from(outbox("new@example.com")[0])})
     assert response.status_code == 409
     assert client.get("/api/v1/me").get_json()["user"]["email"] == "ada@example.com"
+
+
+def test_reset_mails_to_one_address_are_capped(client, register, outbox):
+    register()
+    answers = [client.post("/api/v1/auth/password-reset", json={"email": "ada@example.com"}).status_code
+               for _ in range(6)]
+    assert answers == [202] * 5 + [429]
+    assert len(outbox("ada@example.com")) == 1 + 5
+    # Another address is unaffected.
+    assert client.post("/api/v1/auth/password-reset", json={"email": "bob@example.com"}).status_code == 202
