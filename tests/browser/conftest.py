@@ -27,7 +27,8 @@ Fixtures:
   also gets a final screenshot when the test ends, so a failure leaves a picture behind.
 - `new_account(page)`: signs a fresh unique user up through the sign-up form; returns (email, password).
 
-Tests here use unique emails (the database is shared with the rest of the session); mark them @pytest.mark.browser.
+Tests here use unique emails; every table is emptied after each test that used the live server (the database is
+shared with the rest of the session). Mark them @pytest.mark.browser.
 """
 from __future__ import annotations
 
@@ -136,6 +137,8 @@ def live_server(pg_database_url, redis_prefix, tmp_path_factory):
         "ATELIER_MAIL_OUTBOX_DIR": str(folder / "outbox"),
         "ATELIER_STORAGE_LOCAL_DIR": str(folder / "media"),
         "ATELIER_LOG_JSON": "false",
+        # Every journey logs in from 127.0.0.1; the per-IP limit has its own test in tests/accounts.
+        "ATELIER_LOGIN_RATE_LIMIT_PER_IP": "1000 per 5 minutes",
         **LIVE_SERVER_ENV,
         **json.loads(os.environ.get("ATELIER_BROWSER_EXTRA_ENV", "{}")),
     }
@@ -159,6 +162,26 @@ def live_server(pg_database_url, redis_prefix, tmp_path_factory):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables_after_journey(request, pg_database_url):
+    """Leave the shared database empty, as the `app` fixture does, for the tests that run after this one."""
+    yield
+    if "live_server" not in request.fixturenames:
+        return
+    from sqlalchemy import create_engine, text
+
+    from app.config import normalize_database_url
+    from app.models import Base
+
+    engine = create_engine(normalize_database_url(pg_database_url))
+    try:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
