@@ -97,6 +97,21 @@ class Settings:
     video_generation_fps: int = 16
     audio_gen_duration: int = 10
     video_generation_discord_webhook: str | None = None
+    celery_broker_url: str | None = None
+    celery_result_backend: str | None = None
+    celery_visibility_timeout_seconds: int = 3600
+    celery_task_time_limit_seconds: int = 1800
+    celery_task_soft_time_limit_seconds: int = 1700
+    celery_max_redeliveries: int = 3
+    celery_gpu_retries: int = 8
+    celery_gpu_retry_backoff_max_seconds: int = 120
+    video_chunk_frames: int = 8
+    video_render_concurrency: int = 4
+    video_render_slice_seconds: int = 600
+    video_render_lease_seconds: int = 60
+    video_max_seconds: int = 600
+    audio_upload_max_bytes: int = 50 * 1024 * 1024
+    audio_max_seconds: int = 600
 
     @property
     def is_production(self) -> bool:
@@ -121,6 +136,11 @@ class Settings:
             raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, not {self.environment!r}")
         if self.storage_backend not in ("local", "s3"):
             raise ConfigError(f"storage_backend must be 'local' or 's3', not {self.storage_backend!r}")
+        if not (0 < self.celery_task_soft_time_limit_seconds < self.celery_task_time_limit_seconds
+                < self.celery_visibility_timeout_seconds):
+            raise ConfigError("celery time limits must satisfy 0 < soft < hard < celery_visibility_timeout_seconds")
+        if not 1 <= self.video_chunk_frames <= self.gpu_max_frames:
+            raise ConfigError("video_chunk_frames must be between 1 and gpu_max_frames")
         if self.is_production:
             missing = [name for name in ("secret_key", "gpu_shared_secret") if not getattr(self, name)]
             if missing:
