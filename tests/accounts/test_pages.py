@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.accounts.conftest import PASSWORD
 
 
@@ -63,3 +65,20 @@ def test_verify_link_shows_a_button_and_does_not_spend_the_token_on_get(client, 
     assert client.get("/api/v1/me").get_json()["user"]["verified"] is False
     client.post("/verify", data={"token": token, "csrf_token": csrf(client, f"/verify?token={token}")})
     assert client.get("/api/v1/me").get_json()["user"]["verified"] is True
+
+
+@pytest.fixture
+def two_tries(settings_overrides):
+    """Allow two failed log-ins per account (set before the app is built)."""
+    settings_overrides.update(login_rate_limit_per_account="2 per 5 minutes")
+
+
+def test_failed_page_logins_count_towards_the_account_limit(two_tries, client, register, login):
+    register()
+    token = csrf(client, "/login")
+    for _ in range(2):
+        page = client.post("/login", data={"email": "ada@example.com", "password": "wrong password",
+                                           "csrf_token": token})
+        assert page.status_code == 200 and "not right" in page.get_data(as_text=True)
+    blocked = login()
+    assert blocked.status_code == 429 and "Retry-After" in blocked.headers
