@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _init_cpu_role(app: Flask, settings: Settings) -> None:
     """Database, sessions, CSRF, rate limits, mail and every cpu-role blueprint."""
     from app import routes, services
+    from app.celery_app import celery_init_app
     from app.extensions import csrf, db, limiter, login_manager
 
     app.config.update(
@@ -69,6 +70,7 @@ def _init_cpu_role(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     services.init_app(app)
+    celery_init_app(app)
     routes.register_blueprints(app)
 
 

@@ -14,6 +14,7 @@ COMMAND_GROUPS = (
     ("app.cli.rewards", "rewards_group", True),
     ("app.cli.users", "users_group", True),
     ("app.cli.media", "media_group", True),
+    ("app.cli.videos", "videos_group", True),
 )
 
 

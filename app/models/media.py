@@ -87,6 +87,9 @@ class Audio(PublicIdMixin, TimestampMixin, StoredFileMixin, Base):
     seed: Mapped[int | None] = mapped_column(BigInteger)
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Task runs that started; a run that dies (killed worker) leaves it counted, a poison job hits the cap.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Video(PublicIdMixin, TimestampMixin, StoredFileMixin, Base):
@@ -142,6 +145,18 @@ class VideoProject(PublicIdMixin, TimestampMixin, Base):
     frames_done: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Frame index → [segment, t], fixed when the render is submitted so a resumed render draws the same frames.
+    schedule: Mapped[list | None] = mapped_column(JSON)
+    chunk_frames: Mapped[int | None] = mapped_column(Integer)
+    credits_quoted: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    credits_used: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    render_fps: Mapped[float | None] = mapped_column(Float)
+    # Runs that started without finishing normally in a row; the cap ends a poison job as failed.
+    render_attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # One render at a time per project: a run holds the lease and renews it while it works.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Link(TimestampMixin, Base):

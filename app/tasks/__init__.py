@@ -1,0 +1,2 @@
+"""Celery tasks (@shared_task): they take ids, re-read rows, and are safe to run twice."""
+from app.tasks import media  # noqa: F401
