@@ -92,6 +92,9 @@ class Settings:
     proxy_health_interval_seconds: int = 5
     proxy_hosts_refresh_seconds: int = 30
     proxy_eject_seconds: int = 5
+    generation_max_images: int = 4
+    job_workers: int = 2
+    webhook_secret: str | None = None
 
     # Media jobs
     video_generation_fps: int = 16

@@ -60,6 +60,10 @@ class Metrics:
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("atelier_http_request_seconds", "HTTP request latency by route",
                                  ["method", "route"], registry=self.registry)
+        self.generations = Counter("atelier_generations_total", "Image generations by model, operation and outcome",
+                                   ["model", "operation", "outcome"], registry=self.registry)
+        self.credits_spent = Counter("atelier_credits_spent_total", "Credits captured for delivered work",
+                                     ["kind"], registry=self.registry)
 
 
 def init_app(app: Flask) -> None:

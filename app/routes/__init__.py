@@ -12,6 +12,9 @@ API_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.auth_api",
     "app.routes.media_api",
     "app.routes.links_api",
+    "app.routes.audio_api",
+    "app.routes.videos_api",
+    "app.routes.generation_api",
 )
 PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.credit_pages",

@@ -21,10 +21,12 @@ class GpuClient:
         self.timeout_s = timeout_s
         self.session = session or requests.Session()
 
-    def request(self, method: str, path: str, payload: dict | None = None) -> dict:
+    def request(self, method: str, path: str, payload: dict | None = None, request_id: str | None = None) -> dict:
         """Send one signed request and return its JSON; ApiError with the upstream status otherwise."""
         body = json.dumps(payload).encode() if payload is not None else b""
         headers = {**sign(self.secret, method, path, body), "Content-Type": "application/json"}
+        if request_id:
+            headers["X-Request-Id"] = request_id  # the proxy and the GPU host log it with their lines
         try:
             response = self.session.request(method, self.base_url + path, data=body, headers=headers,
                                             timeout=(5, self.timeout_s))
@@ -45,11 +47,11 @@ class GpuClient:
                            code=error.get("code"), field=error.get("field"), headers=headers)
         return data
 
-    def generate(self, task: str, params: dict[str, Any]) -> dict:
+    def generate(self, task: str, params: dict[str, Any], request_id: str | None = None) -> dict:
         """Run a task (txt2img, img2img, ...) and return {"images": [{"seed", "png_base64"}], ...}."""
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}")
-        return self.request("POST", f"/gpu/v1/{task}", params)
+        return self.request("POST", f"/gpu/v1/{task}", params, request_id=request_id)
 
     def health(self) -> dict:
         """The health report of what base_url points at (a GPU host)."""

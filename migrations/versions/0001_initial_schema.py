@@ -232,6 +232,47 @@ def upgrade() -> None:
         batch_op.create_index('ix_transactions_expires_at', ['expires_at'], unique=False)
         batch_op.create_index('ix_transactions_status_created', ['status', 'created_at'], unique=False)
 
+    op.create_table('jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('operation', sa.String(length=20), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('error', sa.JSON(), nullable=True),
+    sa.Column('webhook_url', sa.String(length=2000), nullable=True),
+    sa.Column('cancel_requested', sa.Boolean(), nullable=False),
+    sa.Column('hold_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('request_id', sa.String(length=64), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('public_id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name=op.f('ck_jobs_state')),
+    sa.ForeignKeyConstraint(['hold_id'], ['transactions.id'], name=op.f('fk_jobs_hold_id_transactions'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_jobs_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_jobs_public_id'))
+    )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_jobs_user_created', ['user_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_jobs_state', ['state'], unique=False)
+
+    op.create_table('idempotent_responses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('route', sa.String(length=200), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('body', sa.Text(), nullable=True),
+    sa.Column('content_type', sa.String(length=100), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_idempotent_responses_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotent_responses')),
+    sa.UniqueConstraint('user_id', 'key', 'route', name='uq_idempotent_responses_user_key_route')
+    )
+
     op.create_table('audio',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -360,6 +401,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_links_audio_id'))
 
     op.drop_table('links')
+    op.drop_table('idempotent_responses')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_state')
+        batch_op.drop_index('ix_jobs_user_created')
+
+    op.drop_table('jobs')
     with op.batch_alter_table('audio', schema=None) as batch_op:
         batch_op.drop_index('ix_audio_user_created')
 
