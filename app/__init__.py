@@ -66,12 +66,29 @@ def _init_cpu_role(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,
     )
     db.init_app(app)
+    if settings.database_url.startswith("sqlite"):
+        _enforce_sqlite_foreign_keys(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     services.init_app(app)
     celery_init_app(app)
     routes.register_blueprints(app)
+
+
+def _enforce_sqlite_foreign_keys(app: Flask) -> None:
+    """SQLite ignores foreign keys unless asked per connection; without this ON DELETE CASCADE does nothing."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    def on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    with app.app_context():
+        event.listen(db.engine, "connect", on_connect)
 
 
 def _database_uri(settings: Settings) -> str:

@@ -98,3 +98,26 @@ def test_every_response_carries_a_request_id_and_metrics_count_it(client):
     assert response.headers["X-Request-Id"] == "abc123"
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'atelier_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+
+
+def test_sqlite_deployment_cascades_deletes(tmp_path):
+    """The local default (SQLite) enforces foreign keys, so deleting a user removes their tokens too."""
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import ApiToken, User
+    from app.services import migrations
+
+    url = f"sqlite:///{tmp_path / 'local.db'}"
+    migrations.upgrade(url)
+    app = create_app({"environment": "testing", "server_type": "cpu", "database_url": url,
+                      "instance_dir": str(tmp_path)})
+    with app.app_context():
+        user = User(email="a@example.com", password_hash="x", referral_code="code1")
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(ApiToken(user_id=user.id, name="t", token_hash="h" * 64, prefix="atl_"))
+        db.session.commit()
+        db.session.delete(user)
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
