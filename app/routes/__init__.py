@@ -15,6 +15,7 @@ API_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.audio_api",
     "app.routes.videos_api",
     "app.routes.generation_api",
+    "app.routes.openai_api",
 )
 PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.credit_pages",

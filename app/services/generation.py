@@ -288,7 +288,8 @@ def plan_variation(user: User, image_id: str, data: dict) -> Plan:
     """New takes on an image: image to image from it with its own prompt unless another is given."""
     common = _common(data)
     source, picture = _source(user, image_id, "id")
-    prompt = _text(data, "prompt", required=False) or source.prompt or ""
+    # The pipelines need some prompt: an upload has none of its own, so its title (or a neutral one) stands in.
+    prompt = _text(data, "prompt", required=False) or source.prompt or source.title or "an image"
     picture = _fit_to_grid(picture, _settings().gpu_max_pixels)
     strength = _number(data, "strength", 0.6, 0.0, 1.0, low_open=True)
     if common["negative_prompt"] is None:
