@@ -16,6 +16,7 @@ API_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.videos_api",
     "app.routes.generation_api",
     "app.routes.openai_api",
+    "app.routes.sdapi",
 )
 PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.credit_pages",
