@@ -1,0 +1,178 @@
+"""Debits per second on ONE user's balance at 1, 8 and 32 concurrent clients on PostgreSQL: our spend path
+(user row lock, soonest-expiring grant first, ledger entry with allocations) against a raw single-row
+`UPDATE ... SET balance = balance - 1 WHERE balance >= 1` in the same process, printed as a ratio.
+Afterwards both are checked for lost or doubled debits and the ledger is audited.
+
+    .venv/bin/python bench/credits_contention.py [--seconds 3] [--clients 1,8,32]
+
+Uses a throwaway database on ATELIER_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test).
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import psycopg2  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.errors import ApiError  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Transaction, User  # noqa: E402
+from app.services import credits, migrations  # noqa: E402
+
+ADMIN_DSN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+START = 10_000_000
+
+
+def run_clients(app, clients: int, seconds: float, debit) -> int:
+    """Run `debit()` in a loop from `clients` threads (own app context each) for `seconds`; count successes."""
+    counts = [0] * clients
+    barrier = threading.Barrier(clients + 1)
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            while not stop.is_set():
+                if debit():
+                    counts[i] += 1
+            db.session.remove()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return sum(counts)
+
+
+def run_client_processes(config: dict, clients: int, seconds: float, make_debit) -> int:
+    """Like run_clients, but each client is a forked process with its own app, as gunicorn workers are."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(clients + 1), context.Queue()
+
+    def client() -> None:
+        app = create_app(config)
+        with app.app_context():
+            debit, count = make_debit(), 0
+            barrier.wait()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                count += bool(debit())
+            db.session.remove()
+            db.engine.dispose()
+        results.put(count)
+
+    processes = [context.Process(target=client) for _ in range(clients)]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    total = sum(results.get(timeout=seconds + 120) for _ in processes)
+    for process in processes:
+        process.join()
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--threads", action="store_true",
+                        help="clients are threads of this process (default: forked processes, like gunicorn workers)")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.clients.split(",")]
+
+    name = f"atelier_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(ADMIN_DSN)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
+    failures = 0
+    try:
+        migrations.upgrade(url)
+        config = {"environment": "testing", "server_type": "cpu", "database_url": url,
+                  "instance_dir": tempfile.mkdtemp(), "log_json": False}
+        app = create_app(config)
+        with app.app_context():
+            user = User(email="bench@example.com", password_hash="x", referral_code="bench", is_verified=True)
+            db.session.add(user)
+            db.session.commit()
+            uid = user.id
+            for days in (7, 30, 90):  # a few grants, as a real user has
+                credits.grant(uid, START // 3, expires_in_days=days)
+            ledger_start = credits.balance(uid)["balance"]
+            db.session.execute(text("CREATE TABLE bench_balance (id int PRIMARY KEY, balance bigint NOT NULL)"))
+            db.session.execute(text("INSERT INTO bench_balance VALUES (1, :b)"), {"b": START})
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()  # forked clients must not share the parent's connections
+
+        def ours() -> bool:
+            try:
+                credits.spend(uid, 1)
+                return True
+            except ApiError:
+                return False
+
+        raw_update = text("UPDATE bench_balance SET balance = balance - 1 WHERE id = 1 AND balance >= 1")
+
+        def raw() -> bool:
+            with db.engine.connect() as connection:
+                done = connection.execute(raw_update).rowcount == 1
+                connection.commit()
+            return done
+
+        print(f"clients are {'threads' if args.threads else 'processes'}; {args.seconds:g} s per run")
+        print(f"{'clients':>7} {'spend/s':>10} {'raw/s':>10} {'ratio':>7}")
+        ours_total = raw_total = 0
+        for clients in levels:
+            if args.threads:
+                ours_count = run_clients(app, clients, args.seconds, ours)
+                raw_count = run_clients(app, clients, args.seconds, raw)
+            else:
+                ours_count = run_client_processes(config, clients, args.seconds, lambda: ours)
+                raw_count = run_client_processes(config, clients, args.seconds, lambda: raw)
+            ours_total += ours_count
+            raw_total += raw_count
+            ratio = ours_count / raw_count if raw_count else float("nan")
+            print(f"{clients:>7} {ours_count / args.seconds:>10.0f} {raw_count / args.seconds:>10.0f} {ratio:>7.2f}",
+                  flush=True)
+
+        with app.app_context():
+            balance = credits.balance(uid)["balance"]
+            spends = db.session.scalar(select(func.count()).where(Transaction.kind == "spend"))
+            raw_balance = db.session.scalar(text("SELECT balance FROM bench_balance WHERE id = 1"))
+            report = credits.audit()
+            db.session.remove()
+            db.engine.dispose()
+        checks = {
+            "spend: balance fell by exactly the successful debits": ledger_start - balance == ours_total,
+            "spend: one ledger entry per successful debit": spends == ours_total,
+            "raw: balance fell by exactly the successful debits": START - raw_balance == raw_total,
+            "ledger audit passes": report.ok,
+        }
+        for label, ok in checks.items():
+            print(f"{'ok  ' if ok else 'FAIL'} {label}")
+            failures += not ok
+        if not report.ok:
+            print("     first violation:", report.violations[0])
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
