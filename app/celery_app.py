@@ -30,6 +30,10 @@ def celery_config(settings) -> dict:
     if broker.startswith("redis"):
         # Keys of this deployment only (tests run several deployments against one Redis).
         transport_options["global_keyprefix"] = f"{settings.redis_key_prefix}-celery:"
+        # Sweep for a dead worker's unacknowledged messages a few times per visibility timeout (kombu's
+        # default sweeps only every ~100 s).
+        transport_options["unacked_restore_interval"] = max(1, min(10, settings.celery_visibility_timeout_seconds // 6))
+        transport_options["unacked_restore_throttle"] = 1
     config = {
         "broker_url": broker,
         "result_backend": backend,

@@ -190,7 +190,13 @@ def generate(audio_id: int) -> str:
         return "stopped"
     data = base64.b64decode(answer["wav_base64"])
     decoded = audio_codec.decode(data)
+    delivered = float(answer.get("seconds") or decoded.duration)
     row = db.session.get(Audio, audio_id, populate_existing=True)
+    if row.parent_id is not None:
+        # A continuation is the parent followed by the new music, as one clip.
+        before = load_samples(db.session.get(Audio, row.parent_id), decoded.sample_rate)
+        decoded.samples = np.concatenate([before, decoded.samples])
+        data = audio_codec.encode_wav(decoded.samples, decoded.sample_rate)
     owner = db.session.get(User, row.user_id)
     _store(owner, data, "audio/wav", row)
     row.status, row.finished_at = "ready", utcnow()
@@ -199,7 +205,7 @@ def generate(audio_id: int) -> str:
     db.session.commit()
     hold = row.hold_id
     if hold is not None:
-        amount = min(pricing.audio_cost(row.model_id, round(decoded.duration, 3)), _hold_amount(hold))
+        amount = min(pricing.audio_cost(row.model_id, round(delivered, 3)), _hold_amount(hold))
         credits.capture(hold, amount, idempotency_key=f"audio-settle-{hold}", memo="audio generation")
     _notify_once(row)
     return "done"
