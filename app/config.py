@@ -93,6 +93,7 @@ class Settings:
     proxy_hosts_refresh_seconds: int = 30
     proxy_eject_seconds: int = 5
     generation_max_images: int = 4
+    job_executor: str = "thread"
     job_workers: int = 2
     webhook_secret: str | None = None
 
@@ -137,6 +138,8 @@ class Settings:
             raise ConfigError(f"server_type must be one of {', '.join(ROLES)}, not {self.server_type!r}")
         if self.environment not in ENVIRONMENTS:
             raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, not {self.environment!r}")
+        if self.job_executor not in ("thread", "celery"):
+            raise ConfigError(f"job_executor must be 'thread' or 'celery', not {self.job_executor!r}")
         if self.storage_backend not in ("local", "s3"):
             raise ConfigError(f"storage_backend must be 'local' or 's3', not {self.storage_backend!r}")
         if not (0 < self.celery_task_soft_time_limit_seconds < self.celery_task_time_limit_seconds

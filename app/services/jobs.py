@@ -1,8 +1,8 @@
 """Asynchronous generation jobs (`Prefer: respond-async`): rows in `jobs`, run by an executor, signed webhooks.
 
-The executor is an interface with one method, submit(job_id). This module's ThreadExecutor runs jobs on a small
-thread pool inside the web process; a Celery executor whose submit() sends a task that calls run_job(job_id)
-drops in without touching callers (run_job re-reads the row and is safe to run twice: only a queued job starts).
+The executor is an interface with one method, submit(job_id). ThreadExecutor (job_executor "thread", the default)
+runs jobs on a small thread pool inside the web process; CeleryExecutor ("celery") sends a task that calls
+run_job(job_id) in a worker (run_job re-reads the row and is safe to run twice: only a queued job starts).
 A queued job holds no credits; it holds the price when it starts and captures or releases it when it ends.
 """
 from __future__ import annotations
@@ -58,11 +58,23 @@ class ThreadExecutor:
                 db.session.remove()
 
 
+class CeleryExecutor:
+    """Sends each job to a Celery worker (task atelier.generation.run_job on the default queue)."""
+
+    def submit(self, job_id: int) -> None:
+        """Queue the job for a worker."""
+        from app.tasks.generation import run_generation_job
+
+        run_generation_job.delay(job_id)
+
+
 def executor() -> Executor:
-    """This app's executor (created on first use)."""
+    """This app's executor (created on first use): job_executor "thread" (default) or "celery"."""
     app = current_app._get_current_object()
     if "job_executor" not in app.extensions:
-        app.extensions["job_executor"] = ThreadExecutor(app, app.config["ATELIER"].job_workers)
+        settings = app.config["ATELIER"]
+        app.extensions["job_executor"] = (CeleryExecutor() if settings.job_executor == "celery"
+                                          else ThreadExecutor(app, settings.job_workers))
     return app.extensions["job_executor"]
 
 
