@@ -14,8 +14,6 @@ API_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.links_api",
     "app.routes.audio_api",
     "app.routes.videos_api",
-    "app.routes.audio_api",
-    "app.routes.videos_api",
     "app.routes.generation_api",
     "app.routes.openai_api",
     "app.routes.sdapi",
