@@ -22,6 +22,7 @@ PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.credit_pages",
     "app.routes.pages",
     "app.routes.share_pages",
+    "app.routes.admin_pages",
 )
 
 
