@@ -33,7 +33,8 @@ def frame_energies(samples: np.ndarray | None, rate: int, fps: int, frames: int)
     if samples is None or samples.size == 0:
         return np.ones(frames)
     envelope, hop_seconds = percussive_envelope(samples, rate)
-    times = np.arange(envelope.size) * hop_seconds
+    # Each STFT frame describes the sound around its window's centre.
+    times = np.arange(envelope.size) * hop_seconds + N_FFT / 2 / rate
     index = np.minimum((times * fps).astype(int), frames)
     sums = np.bincount(index, weights=envelope, minlength=frames + 1)[:frames]
     counts = np.bincount(index, minlength=frames + 1)[:frames]

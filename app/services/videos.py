@@ -68,7 +68,10 @@ def check_prompts(raw: Any, duration: float) -> list[dict]:
         where = f"prompts[{index}]"
         if not isinstance(item, dict):
             raise ApiError(422, f"{where} must be an object with at, prompt and seed.", field="prompts")
-        at = _number(item, "at", None if index else 0, 0, max(duration, 0), integer=False)
+        at = item.get("at", None if index else 0)
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 <= at <= duration:
+            raise ApiError(422, f"{where}.at must be a time in seconds between 0 and the video's end "
+                                f"({duration:g} s).", field="prompts")
         text = item.get("prompt")
         if not isinstance(text, str) or not text.strip() or len(text) > limit:
             raise ApiError(422, f"{where}.prompt must be text of 1 to {limit} characters.", field="prompts")
