@@ -14,7 +14,10 @@ def referral_link(user: User) -> str:
 
 
 def record_referral(referred: User, code: str) -> Referral:
-    """Record that the owner of `code` referred `referred`; 422 for an unknown code or oneself, 409 if already referred."""
+    """Record that the owner of `code` referred `referred` (no commit).
+
+    422 for an unknown code or a self-referral, 409 when the user already has a referrer.
+    """
     code = (code or "").strip()
     referrer = db.session.scalar(select(User).where(User.referral_code == code)) if code else None
     if referrer is None:

@@ -101,9 +101,9 @@ def apply_rewards(referral_id: int, now: datetime | None = None) -> list[Transac
         for user_id in _beneficiaries(rule, referral):
             if user_id in already:
                 continue
-            entry, _ = credits.credit(user_id, rule.amount, kind="referral_reward", expires_in_days=rule.expires_in_days,
-                                      memo=f"referral reward: {rule.name}", reward_id=rule.id,
-                                      referral_id=referral.id, now=now, commit=False)
+            entry, _ = credits.credit(user_id, rule.amount, kind="referral_reward",
+                                      expires_in_days=rule.expires_in_days, memo=f"referral reward: {rule.name}",
+                                      reward_id=rule.id, referral_id=referral.id, now=now, commit=False)
             paid.append(entry)
     return paid
 
