@@ -108,8 +108,12 @@ def test_release_after_failure_restores_the_balance_exactly(ctx, make_user):
     early = credits.grant(uid, 3, expires_in_days=1, now=T0)
     credits.grant(uid, 10, expires_in_days=30, now=T0)
     held = credits.hold(uid, 5, now=T0)
-    credits.release(held.id, memo="GPU failed", now=T0)
+    credits.release(held.id, memo="GPU failed", idempotency_key="release-1", now=T0)
+    assert credits.release(held.id, idempotency_key="release-1", now=T0).status == "released"
     credits.release(held.id, now=T0)  # releasing twice gives nothing back twice
+    with pytest.raises(ApiError) as raised:
+        credits.spend(uid, 1, idempotency_key="release-1", now=T0)
+    assert raised.value.status == 409
     assert credits.balance(uid, now=T0)["balance"] == 13 and credits.balance(uid, now=T0)["held"] == 0
     db.session.refresh(early)
     assert early.remaining == 3  # the credits went back to the grants they came from
