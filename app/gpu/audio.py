@@ -46,8 +46,8 @@ def build_tiny(seed: int = 0):
     codec = EncodecConfig(hidden_size=32, num_filters=4, compress=1, codebook_size=64, codebook_dim=32,
                           sampling_rate=32000, upsampling_ratios=[8, 5, 4, 4], target_bandwidths=[1.2],
                           num_lstm_layers=1, audio_channels=1)
-    # The decoder's special ids sit just past the 64 codes, as in MusicGen (2048 codes, pad/bos 2048).
-    decoder = MusicgenDecoderConfig(vocab_size=65, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    # As in MusicGen (2048 codes, pad/bos id 2048) the special id sits just past the codes, so it is never sampled.
+    decoder = MusicgenDecoderConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                     ffn_dim=64, num_codebooks=4, pad_token_id=64, bos_token_id=64,
                                     decoder_start_token_id=64, audio_channels=1, max_position_embeddings=4096,
                                     tie_word_embeddings=False)
