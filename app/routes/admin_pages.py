@@ -47,10 +47,10 @@ def users():
     return render_template("admin/users.html", result=result)
 
 
-def _user_page(public_id: str, errors: dict | None = None, form: dict | None = None, status: int = 200):
+def _user_page(public_id: str, errors: dict | None = None, form: dict | None = None):
     row = admin.get_user(public_id)
     return render_template("admin/user.html", row=row, errors=errors or {}, form=form or {},
-                           back=request.values.get("back", "")), status
+                           back=request.values.get("back", ""))
 
 
 @bp.get("/users/<public_id>")
@@ -77,14 +77,14 @@ def grant_credits(public_id: str):
     except ApiError as error:
         if error.status == 404:
             raise
-        return _user_page(public_id, _errors(error), form, status=422)
+        return _user_page(public_id, _errors(error), form)
     flash(f"Granted {entry.amount} credits, expiring {entry.expires_at:%Y-%m-%d}.", "success")
     return redirect(url_for("admin_pages.user_detail", public_id=public_id))
 
 
-def _hosts_page(errors: dict | None = None, form: dict | None = None, status: int = 200):
+def _hosts_page(errors: dict | None = None, form: dict | None = None):
     return render_template("admin/hosts.html", hosts=admin.host_statuses(), errors=errors or {},
-                           form=form or {}), status
+                           form=form or {})
 
 
 @bp.get("/hosts")
@@ -100,7 +100,7 @@ def add_host():
     try:
         host = gpu_pool.add_host(form["url"], form["name"].strip() or None)
     except ApiError as error:
-        return _hosts_page({error.field or "url": error.message}, form, status=422)
+        return _hosts_page({error.field or "url": error.message}, form)
     flash(f"Added {host.url}.", "success")
     return redirect(url_for("admin_pages.hosts"))
 
@@ -119,9 +119,9 @@ def change_host(action: str):
     return redirect(url_for("admin_pages.hosts"))
 
 
-def _models_page(errors: dict | None = None, form: dict | None = None, status: int = 200):
+def _models_page(errors: dict | None = None, form: dict | None = None):
     return render_template("admin/models.html", models=gpu_pool.list_models(), errors=errors or {},
-                           form=form or {}), status
+                           form=form or {})
 
 
 @bp.get("/models")
@@ -139,7 +139,7 @@ def add_model():
         entry = admin.add_model(form["model_id"], form["display_name"], form["kind"], form["preload"],
                                 form["price_multiplier"])
     except ApiError as error:
-        return _models_page({error.field or "model_id": error.message}, form, status=422)
+        return _models_page({error.field or "model_id": error.message}, form)
     flash(f"Added {entry.model_id}.", "success")
     return redirect(url_for("admin_pages.models"))
 

@@ -153,7 +153,7 @@ def test_a_bad_grant_is_shown_next_to_its_field_and_writes_nothing(admin_client,
     response = post_form(f"/admin/users/{target}/grant", {"amount": amount, "expires_in_days": expires},
                          page=f"/admin/users/{target}")
     html = response.get_data(as_text=True)
-    assert response.status_code == 422
+    assert response.status_code == 200  # re-rendered with the error, as every page form does
     assert f'<p class="field-error" id="{field}-error">{message}</p>' in html
     assert f'value="{amount}"' in html  # what was typed stays in the form
     with app.app_context():
@@ -183,9 +183,9 @@ def test_models_can_be_added_disabled_and_enabled(admin_client, post_form, app):
         assert (entry.enabled, entry.preload, entry.price_multiplier) == (True, True, 1.5)
 
     bad = post_form("/admin/models", {"model_id": "x", "kind": "image", "price_multiplier": "free"}, page="/admin/models")
-    assert bad.status_code == 422 and 'id="price_multiplier-error"' in bad.get_data(as_text=True)
+    assert bad.status_code == 200 and 'id="price_multiplier-error"' in bad.get_data(as_text=True)
     taken = post_form("/admin/models", {"model_id": "org/some-model", "kind": "image"}, page="/admin/models")
-    assert taken.status_code == 422 and "already registered" in taken.get_data(as_text=True)
+    assert taken.status_code == 200 and "already registered" in taken.get_data(as_text=True)
 
 
 def _seed_activity(app, owner_email: str) -> None:

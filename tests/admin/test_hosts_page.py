@@ -68,9 +68,9 @@ def test_hosts_can_be_disabled_enabled_and_removed(admin_client, post_form, app)
 
 def test_adding_a_bad_or_duplicate_host_shows_the_error_by_the_field(admin_client, post_form):
     bad = post_form("/admin/hosts", {"url": "ftp://example.com"}, page="/admin/hosts")
-    assert bad.status_code == 422 and 'id="url-error"' in bad.get_data(as_text=True)
+    assert bad.status_code == 200 and 'id="url-error"' in bad.get_data(as_text=True)
     assert 'value="ftp://example.com"' in bad.get_data(as_text=True)
     url = f"http://127.0.0.1:{free_port()}"
     post_form("/admin/hosts", {"url": url}, page="/admin/hosts")
     again = post_form("/admin/hosts", {"url": url}, page="/admin/hosts")
-    assert again.status_code == 422 and "already listed" in again.get_data(as_text=True)
+    assert again.status_code == 200 and "already listed" in again.get_data(as_text=True)
