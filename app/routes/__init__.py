@@ -17,11 +17,13 @@ API_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.generation_api",
     "app.routes.openai_api",
     "app.routes.sdapi",
+    "app.routes.openapi_doc",
 )
 PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.credit_pages",
     "app.routes.pages",
     "app.routes.share_pages",
+    "app.routes.media_job_pages",
     "app.routes.admin_pages",
 )
 

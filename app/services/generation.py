@@ -111,8 +111,8 @@ def _text(data: dict, name: str, required: bool) -> str | None:
         if required:
             raise ApiError(422, f"'{name}' is required.", field=name)
         return None
-    if not isinstance(value, str):
-        raise ApiError(422, f"'{name}' must be a string.", field=name)
+    if not isinstance(value, str) or "\x00" in value:
+        raise ApiError(422, f"'{name}' must be a string (without NUL characters).", field=name)
     if len(value) > limit:
         raise ApiError(422, f"'{name}' must be at most {limit} characters.", field=name)
     return value.strip()
@@ -123,7 +123,7 @@ def _model(data: dict) -> str:
     model = data.get("model")
     if model is None or model == "":
         model = settings.gpu_models[0] if settings.gpu_models else "tiny"
-    if not isinstance(model, str) or len(model) > 200:
+    if not isinstance(model, str) or len(model) > 200 or "\x00" in model:
         raise ApiError(422, "'model' must be a model id.", field="model")
     pricing.model_multiplier(model)  # 422 naming 'model' when unknown or disabled
     return model

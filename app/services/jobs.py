@@ -82,7 +82,7 @@ def _check_webhook(url: str | None) -> str | None:
     if url is None or url == "":
         return None
     parsed = urlparse(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
+    if parsed is None or "\x00" in url or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
         raise ApiError(422, "'webhook_url' must be an http(s) URL of at most 2000 characters.", field="webhook_url")
     return url
 
