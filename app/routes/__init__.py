@@ -24,6 +24,7 @@ PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.pages",
     "app.routes.share_pages",
     "app.routes.media_job_pages",
+    "app.routes.media_job_pages",
     "app.routes.admin_pages",
 )
 

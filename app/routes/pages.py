@@ -16,6 +16,8 @@ bp = Blueprint("pages", __name__)
 NAV_SECTIONS = (
     ("/generate", "Generate", False),
     ("/library", "Library", False),
+    ("/audio", "Audio", False),
+    ("/videos", "Videos", False),
     ("/gallery", "Gallery", True),
     ("/credits", "Credits", False),
     ("/referrals", "Referrals", False),
