@@ -226,6 +226,9 @@ def fetch_health(url: str, secret: str | None, timeout_s: float = HEALTH_TIMEOUT
     try:
         return GpuClient(url, secret or "", timeout_s=timeout_s).health(), None
     except ApiError as error:
+        # The client words a refused connection for users of the whole pool; here it is about one host.
+        if error.code == "gpu_unavailable":
+            return None, "unreachable: nothing answered at this address"
         return None, error.message
 
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import JOURNEY_PASSWORD
+from tests.browser.conftest import JOURNEY_PASSWORD, _free_port
 
 pytestmark = pytest.mark.browser
 
@@ -31,13 +31,14 @@ def accounts(runner):
 
 @pytest.fixture
 def activity(app, accounts):
-    """Three weeks of images and spends by the admin, so the overview's charts have bars to draw."""
+    """Three weeks of images and spends by the admin, so the overview's charts have bars to draw; a GPU host that
+    refuses connections and a model, so those pages have rows."""
     from datetime import timedelta
 
     from sqlalchemy import select
 
     from app.extensions import db
-    from app.models import Image, User, utcnow
+    from app.models import ApiHost, Image, ModelEntry, User, utcnow
     from app.services import credits
 
     now = utcnow()
@@ -49,6 +50,8 @@ def activity(app, accounts):
                 db.session.add(Image(user_id=owner.id, kind="txt2img", width=64, height=64,
                                      created_at=now - timedelta(days=days_ago)))
             credits.spend(owner.id, 8 * (1 + days_ago % 5), now=now - timedelta(days=days_ago))
+        db.session.add(ApiHost(url=f"http://127.0.0.1:{_free_port()}", name="spare", enabled=True))
+        db.session.add(ModelEntry(model_id="tiny", display_name="Tiny test model", kind="image"))
         db.session.commit()
         db.session.remove()
 
@@ -123,6 +126,8 @@ def test_every_admin_page_is_clean_at_desktop_and_phone_width(live_server, reque
     for path in ADMIN_PAGES:
         tab.goto(live_server.url(path))
         expect(tab.locator("h1")).to_be_visible()
+        if path == "/admin/hosts":
+            expect(tab.locator("tr[data-url] [data-health]")).to_contain_text("down")
         overflow = tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         wide = tab.evaluate(WIDEST_ELEMENTS)
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {size} width: {wide}"
