@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, PublicIdMixin, TimestampMixin, UTCDateTime
@@ -32,9 +33,14 @@ class Transaction(PublicIdMixin, TimestampMixin, Base):
         UniqueConstraint("user_id", "idempotency_key", name="uq_transactions_user_idempotency_key"),
         UniqueConstraint("reward_id", "referral_id", "user_id", name="uq_transactions_reward_referral_user"),
         Index("ix_transactions_user_created", "user_id", "created_at"),
-        Index("ix_transactions_user_kind_expires", "user_id", "kind", "expires_at"),
-        Index("ix_transactions_expires_at", "expires_at"),
-        Index("ix_transactions_status_created", "status", "created_at"),
+        # Partial indexes: only live credit entries and active holds, the few rows the hot paths look for, so
+        # spending stays fast however long a user's ledger grows and debit rows add nothing to them.
+        Index("ix_transactions_live_credits", "user_id", "expires_at",
+              postgresql_where=text("remaining > 0"), sqlite_where=text("remaining > 0")),
+        Index("ix_transactions_expiring", "expires_at",
+              postgresql_where=text("remaining > 0"), sqlite_where=text("remaining > 0")),
+        Index("ix_transactions_active_holds", "created_at",
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
     )
 
     # BIGINT on PostgreSQL; SQLite only auto-increments a column declared INTEGER.

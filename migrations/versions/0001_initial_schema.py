@@ -228,9 +228,9 @@ def upgrade() -> None:
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_transactions_hold_id'), ['hold_id'], unique=False)
         batch_op.create_index('ix_transactions_user_created', ['user_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_transactions_user_kind_expires', ['user_id', 'kind', 'expires_at'], unique=False)
-        batch_op.create_index('ix_transactions_expires_at', ['expires_at'], unique=False)
-        batch_op.create_index('ix_transactions_status_created', ['status', 'created_at'], unique=False)
+        batch_op.create_index('ix_transactions_live_credits', ['user_id', 'expires_at'], unique=False, postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+        batch_op.create_index('ix_transactions_expiring', ['expires_at'], unique=False, postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+        batch_op.create_index('ix_transactions_active_holds', ['created_at'], unique=False, postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
 
     op.create_table('jobs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -412,9 +412,9 @@ def downgrade() -> None:
 
     op.drop_table('audio')
     with op.batch_alter_table('transactions', schema=None) as batch_op:
-        batch_op.drop_index('ix_transactions_status_created')
-        batch_op.drop_index('ix_transactions_expires_at')
-        batch_op.drop_index('ix_transactions_user_kind_expires')
+        batch_op.drop_index('ix_transactions_active_holds')
+        batch_op.drop_index('ix_transactions_expiring')
+        batch_op.drop_index('ix_transactions_live_credits')
         batch_op.drop_index('ix_transactions_user_created')
         batch_op.drop_index(batch_op.f('ix_transactions_hold_id'))
 
