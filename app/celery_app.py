@@ -26,8 +26,10 @@ def celery_config(settings) -> dict:
                                                                              "celery.db")
     backend = settings.celery_result_backend or settings.redis_url or _sqlite_url(
         "db+", settings.instance_dir, "celery-results.db")
-    transport_options = {"visibility_timeout": settings.celery_visibility_timeout_seconds}
-    if broker.startswith("redis"):
+    transport_options: dict = {}
+    if broker.startswith(("redis", "rediss", "sqs")):
+        transport_options["visibility_timeout"] = settings.celery_visibility_timeout_seconds
+    if broker.startswith(("redis", "rediss")):
         # Keys of this deployment only (tests run several deployments against one Redis).
         transport_options["global_keyprefix"] = f"{settings.redis_key_prefix}-celery:"
         # Sweep for a dead worker's unacknowledged messages a few times per visibility timeout (kombu's
@@ -38,7 +40,7 @@ def celery_config(settings) -> dict:
         "broker_url": broker,
         "result_backend": backend,
         "broker_transport_options": transport_options,
-        "result_backend_transport_options": dict(transport_options),
+        "result_backend_transport_options": dict(transport_options) if backend.startswith("redis") else {},
         "broker_connection_retry_on_startup": True,
         "task_default_queue": "default",
         "task_queues": [Queue(name) for name in QUEUES],

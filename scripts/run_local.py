@@ -29,6 +29,10 @@ def processes() -> list[tuple[str, list[str], dict[str, str]]]:
          {"ATELIER_SERVER_TYPE": "gpu", "ATELIER_GPU_MODELS": "tiny", "ATELIER_GPU_PRELOAD_MODELS": "tiny"}),
         ("proxy", gunicorn + ["--bind", f"127.0.0.1:{PROXY_PORT}", "--threads", "32", "proxy:app"],
          {"ATELIER_GPU_HOSTS": GPU_URL}),
+        # Long jobs (audio, video renders); with no redis_url the queue is a SQLite file, no service needed.
+        ("worker", [python, "-m", "celery", "-A", "app.celery_worker", "worker", "-Q", "default,media",
+                    "--concurrency", "2", "--loglevel", "INFO"],
+         {"ATELIER_SERVER_TYPE": "cpu", "ATELIER_PROXY_URL": PROXY_URL}),
     ]
 
 
