@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app.auth import admin_required
 from app.errors import ApiError, error_response, wants_json
+from app.models import utcnow
 from app.services import admin, gpu_pool
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin")
@@ -157,4 +158,4 @@ def change_model(action: str):
 @bp.get("/jobs")
 def jobs():
     """Work in progress: video renders with frame progress, audio generations, queued image generations."""
-    return render_template("admin/jobs.html", jobs=admin.running_jobs())
+    return render_template("admin/jobs.html", jobs=admin.running_jobs(), now=utcnow())

@@ -245,3 +245,12 @@ def test_jobs_page_says_when_nothing_runs(admin_client):
     html = admin_client.get("/admin/jobs").get_data(as_text=True)
     assert "No video is queued or rendering." in html and "No audio is queued or processing." in html
     assert "No image generation is queued or running." in html
+
+
+def test_admin_forms_without_a_csrf_token_are_refused(admin_client, make_account, app):
+    target = make_account("lucky@example.com", verified=False)
+    assert admin_client.post(f"/admin/users/{target}/grant", data={"amount": "50"}).status_code == 400
+    assert admin_client.post(f"/admin/users/{target}/verify").status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Transaction.id))) == 0
+        assert db.session.scalar(select(User.is_verified).where(User.email == "lucky@example.com")) is False
