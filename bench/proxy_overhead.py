@@ -40,6 +40,41 @@ def measure(base: str, kind: str, clients: int, total: int) -> tuple[float, floa
     return statistics.median(latencies), p99, len(latencies) / elapsed
 
 
+def in_process_cost(host_url: str, rounds: int = 300) -> tuple[float, float]:
+    """Median ms of the proxy's own code (ProxyApp called in-process, forwarding to the host) vs urllib3 alone."""
+    import io
+
+    import urllib3
+
+    from _servers import SECRET, sign
+
+    os.environ.update({"ATELIER_ENVIRONMENT": "testing", "ATELIER_GPU_SHARED_SECRET": SECRET,
+                       "ATELIER_GPU_HOSTS": host_url, "ATELIER_LOG_JSON": "false",
+                       "ATELIER_DATABASE_URL": "sqlite:////nonexistent/atelier.db"})
+    import proxy
+
+    app = proxy.create_proxy()
+    pool = urllib3.PoolManager()
+
+    def through_proxy() -> None:
+        headers = sign(SECRET, "GET", "/gpu/v1/models")
+        environ = {"PATH_INFO": "/gpu/v1/models", "REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO(b""),
+                   "CONTENT_LENGTH": "0", "HTTP_X_ATELIER_TIMESTAMP": headers["X-Atelier-Timestamp"],
+                   "HTTP_X_ATELIER_SIGNATURE": headers["X-Atelier-Signature"]}
+        app(environ, lambda status, headers: None)
+
+    def straight() -> None:
+        pool.request("GET", host_url + "/gpu/v1/models", headers=sign(SECRET, "GET", "/gpu/v1/models"))
+
+    samples: dict[str, list[float]] = {"proxy": [], "direct": []}
+    for _ in range(rounds):
+        for name, call in (("proxy", through_proxy), ("direct", straight)):
+            started = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples["proxy"]), statistics.median(samples["direct"])
+
+
 def main() -> None:
     """Measure direct and proxied side by side (interleaved) and print the overhead and throughput ratio."""
     host = Server("wsgi:app", server_type="gpu", gpu_models=["tiny"], gpu_preload_models=["tiny"]).wait_ready()
@@ -57,6 +92,9 @@ def main() -> None:
                       f"{direct[2]:7.1f} req/s | proxy median {proxied[0]:7.2f} ms p99 {proxied[1]:7.2f} ms "
                       f"{proxied[2]:7.1f} req/s | added median {proxied[0] - direct[0]:+.2f} ms (target <= 1), "
                       f"throughput {proxied[2] / direct[2]:.0%} of direct (target >= 75%)", flush=True)
+        with_proxy, without = in_process_cost(host.url)
+        print(f"proxy code alone (ProxyApp called in-process, no gunicorn hop): {with_proxy:.3f} ms vs "
+              f"{without:.3f} ms for the same upstream request without it: {with_proxy - without:+.3f} ms", flush=True)
     finally:
         proxy.stop()
         host.stop()
