@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -49,6 +50,8 @@ def generate(task: str):
         images, batched_requests = future.result(timeout=current_app.config["ATELIER"].gpu_request_timeout_seconds)
     except InvalidField as exc:
         raise ApiError(422, exc.message, field=exc.field) from exc
+    except FutureTimeout as exc:
+        raise ApiError(504, "the request did not finish in time on this GPU host") from exc
     except QueueFull as exc:
         raise ApiError(503, f"this GPU host is busy ({exc}); try again shortly", code="busy",
                        headers={"Retry-After": "1"}) from exc
