@@ -40,6 +40,7 @@ class Host:
     healthy: bool = False
     checked: bool = False
     loaded_models: frozenset = frozenset()
+    served_models: frozenset = frozenset()
     queue_depth: int = 0
     failures: int = 0
     ejected_until: float = 0.0
@@ -83,6 +84,7 @@ class HostPool:
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_refresh = 0.0
+        self._engine = None
 
     # hosts -------------------------------------------------------------------------------------------------
     def refresh_hosts(self) -> None:
@@ -113,7 +115,7 @@ class HostPool:
 
             from app.models.host import ApiHost
 
-            if not hasattr(self, "_engine"):
+            if self._engine is None:
                 self._engine = create_engine(url, pool_pre_ping=True)
             with self._engine.connect() as connection:
                 rows = connection.execute(select(ApiHost.url, ApiHost.name).where(ApiHost.enabled.is_(True)))
@@ -134,6 +136,7 @@ class HostPool:
                 raise RuntimeError(f"health answered {response.status}")
             report = json.loads(response.data)
             host.loaded_models = frozenset(report.get("loaded_models", []))
+            host.served_models = frozenset(report.get("models", []))
             host.queue_depth = int(report.get("queue_depth", 0))
             host.healthy = bool(report.get("ready", True))
             host.last_error = None if host.healthy else "not ready"
@@ -174,14 +177,16 @@ class HostPool:
 
     # routing -----------------------------------------------------------------------------------------------
     def choose(self, model: str | None, tried: set[str]) -> Host | None:
-        """Round-robin over available hosts, preferring those that already hold the model."""
+        """Round-robin over available hosts that serve the model, preferring those that already hold it."""
         now = time.monotonic()
-        candidates = [h for h in list(self.hosts.values()) if h.url not in tried and h.available(now)]
+        hosts = list(self.hosts.values())
+        candidates = [h for h in hosts if h.url not in tried and h.available(now)]
+        if model and any(model in h.served_models for h in hosts):
+            # Hosts that do not serve the model would only answer 422; when no host serves it, any one says so.
+            candidates = [h for h in candidates if model in h.served_models]
+            candidates = [h for h in candidates if model in h.loaded_models] or candidates
         if not candidates:
             return None
-        if model:
-            holding = [h for h in candidates if model in h.loaded_models]
-            candidates = holding or candidates
         return candidates[next(self._counter) % len(candidates)]
 
     def eject(self, host: Host, reason: str, seconds: float | None = None) -> None:
@@ -208,7 +213,8 @@ class HostPool:
         """The pool as JSON."""
         now = time.monotonic()
         return [{"url": h.url, "name": h.name, "available": h.available(now), "healthy": h.healthy,
-                 "loaded_models": sorted(h.loaded_models), "queue_depth": h.queue_depth, "failures": h.failures,
+                 "loaded_models": sorted(h.loaded_models), "served_models": sorted(h.served_models),
+                 "queue_depth": h.queue_depth, "failures": h.failures,
                  "ejected_for_s": round(max(0.0, h.ejected_until - now), 1), "last_error": h.last_error}
                 for h in list(self.hosts.values())]
 

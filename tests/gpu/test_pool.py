@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from app.gpu_signing import sign
-from tests.gpu.conftest import SECRET, Signed, decode_png, png_base64
+from tests.gpu.conftest import SECRET, Process, Signed, base_env, decode_png, png_base64
 
 SMALL = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64, "steps": 2, "model": "tiny"}
 
@@ -152,6 +152,19 @@ def test_interpolation_frames_start_and_end_at_the_two_prompts(pool):
     assert abs(first - decode_png(a["images"][0]["png_base64"])).max() <= 1
     assert abs(last - decode_png(b["images"][0]["png_base64"])).max() <= 1
     assert abs(middle - first).max() > 1 and abs(middle - last).max() > 1
+
+
+def test_a_host_slower_than_the_request_timeout_answers_504(pool, tmp_path):
+    impatient = Process("proxy_impatient", "proxy:app", base_env(
+        tmp_path, server_type="cpu", database_url="sqlite:///" + str(tmp_path / "none.db"),
+        gpu_hosts=[pool["host_a"].url], gpu_request_timeout_seconds=1), tmp_path)
+    try:
+        impatient.wait_ready("/healthz")
+        slow = Signed(impatient.url).post("/gpu/v1/txt2img", {**SMALL, "width": 512, "height": 512, "steps": 40})
+        assert slow.status_code == 504
+        assert slow.json()["error"]["code"] == "gateway_timeout"
+    finally:
+        impatient.stop()
 
 
 def test_fifty_requests_succeed_while_a_host_is_killed_partway(pool):

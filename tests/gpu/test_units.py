@@ -81,3 +81,25 @@ def test_proxy_and_gpu_client_never_import_torch():
                             env={"ATELIER_ENVIRONMENT": "testing", "PATH": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_proxy_routes_to_hosts_serving_the_model_preferring_those_that_hold_it(monkeypatch):
+    monkeypatch.setenv("ATELIER_ENVIRONMENT", "testing")
+    import proxy
+    from app.config import load_settings
+
+    pool = proxy.HostPool(load_settings({"environment": "testing", "server_type": "cpu"}, environ={}),
+                          proxy.ProxyMetrics())
+    cold = proxy.Host("http://cold", healthy=True, served_models=frozenset({"tiny", "sd15"}))
+    warm = [proxy.Host(f"http://warm{i}", healthy=True, served_models=frozenset({"tiny", "sd15"}),
+                       loaded_models=frozenset({"sd15"})) for i in range(2)]
+    other = proxy.Host("http://other", healthy=True, served_models=frozenset({"tiny"}), loaded_models=frozenset({"tiny"}))
+    pool.hosts = {h.url: h for h in [cold, *warm, other]}
+
+    picks = [pool.choose("sd15", set()).url for _ in range(4)]
+    assert sorted(picks) == ["http://warm0", "http://warm0", "http://warm1", "http://warm1"]  # round-robin
+    assert pool.choose("sd15", {"http://warm0", "http://warm1"}) is cold  # then a host that can load it
+    assert pool.choose("sd15", {"http://warm0", "http://warm1", "http://cold"}) is None
+    pool.eject(warm[0], "answered 500")
+    assert {pool.choose("sd15", set()).url for _ in range(4)} == {"http://warm1"}
+    assert 0 < warm[0].ejected_until - time.monotonic() <= pool.settings.proxy_eject_seconds
