@@ -160,6 +160,12 @@ def _check_pixels(width: int, height: int, field_name: str) -> None:
         raise ApiError(422, f"{width}x{height} is more than the {limit} pixels one image may have.", field=field_name)
 
 
+def _check_denoising(steps: int, strength: float | None) -> None:
+    """Image to image runs steps x strength denoising steps; fewer than one is nothing to run."""
+    if strength is not None and int(steps * strength) < 1:
+        raise ApiError(422, f"'steps' x 'strength' must be at least 1 ({steps} x {strength} is not).", field="steps")
+
+
 def _price(model: str, width: int, height: int, steps: int, n: int) -> int:
     return pricing.image_cost(model, width, height, steps, n)
 
@@ -268,6 +274,7 @@ def plan_edit(user: User, data: dict, upload: Image | None = None, mask_bytes: b
         extra["mask"] = _png_b64(_mask_for(mask, picture.size))
     else:
         extra["image_guidance"] = _number(data, "image_guidance", 1.5, 0.0, float(_settings().gpu_max_guidance))
+    _check_denoising(common["steps"], strength)
     width, height = picture.size
     cost = _price(common["model"], width, height, common["steps"], common["n"])
     return Plan("edits", mode, mode, width=width, height=height, cost=cost, prompt=prompt, strength=strength,
@@ -294,6 +301,7 @@ def plan_variation(user: User, image_id: str, data: dict) -> Plan:
     strength = _number(data, "strength", 0.6, 0.0, 1.0, low_open=True)
     if common["negative_prompt"] is None:
         common["negative_prompt"] = source.negative_prompt
+    _check_denoising(common["steps"], strength)
     width, height = picture.size
     cost = _price(common["model"], width, height, common["steps"], common["n"])
     return Plan("variations", "img2img", "variation", width=width, height=height, cost=cost, prompt=prompt,

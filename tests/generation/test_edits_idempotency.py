@@ -71,6 +71,7 @@ def test_edit_validation_names_the_field_before_any_charge(client, make_user, ba
              ({"image_id": source["id"], "prompt": "x", "mode": "paint"}, "mode"),
              ({"image_id": source["id"], "prompt": "x", "mode": "inpaint"}, "mask"),
              ({"image_id": source["id"], "prompt": "x", "strength": 0}, "strength"),
+             ({"image_id": source["id"], "prompt": "x", "strength": 0.2}, "steps"),
              ({"image_id": source["id"], "prompt": "x", "mask": "not base64!"}, "mask")]
     for body, field in cases:
         response = client.post("/api/v1/images/edits", headers=headers, json={**body, "steps": 2})
