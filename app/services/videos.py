@@ -313,8 +313,16 @@ def settle(project: VideoProject) -> None:
     try:
         credits.capture(project.hold_id, min(amount, project.credits_quoted),
                         idempotency_key=f"video-settle-{project.hold_id}", memo=f"video project {project.public_id}")
-    except ApiError as exc:  # the hold was settled by someone else (sweeper); the video still stands
+    except ApiError as exc:
+        # The stale-hold sweeper released a hold that waited longer than hold_timeout_minutes (a long batch
+        # queue): charge the delivered work directly instead, once; if the credits are gone, the video stands.
         log.warning("could not settle hold %s of project %s: %s", project.hold_id, project.id, exc.message)
+        if exc.code == "hold_released" and amount:
+            try:
+                credits.spend(project.user_id, amount, idempotency_key=f"video-charge-{project.hold_id}",
+                              memo=f"video project {project.public_id} (hold expired)")
+            except ApiError as again:
+                log.warning("could not charge project %s after its hold expired: %s", project.id, again.message)
 
 
 def credits_for_frames(project: VideoProject, frames_done: int) -> int:

@@ -149,3 +149,21 @@ def test_unreachable_gpu_pool_is_retried_with_backoff_then_fails_and_releases(ap
     with app.app_context():
         hold = db.session.scalar(select(Transaction).where(Transaction.kind == "hold"))
         assert hold.status == "released"
+
+
+def test_a_hold_swept_while_queued_is_charged_once_directly_when_the_video_is_ready(app, client, make_user):
+    user_id, headers = make_user(credits=50)
+    project = _create(client, headers, audio_id=_clip(client, headers)).get_json()
+    client.post(f"/api/v1/video-projects/{project['id']}/render", headers=headers, json={"batch": True})
+    with app.app_context():
+        from app.services import videos
+
+        row = db.session.scalar(select(VideoProject))
+        assert ledger.sweep_stale_holds(timeout_minutes=-1) == 1  # the batch waited past hold_timeout_minutes
+        row.status = "ready"
+        db.session.commit()
+        videos.settle(row)
+        videos.settle(row)
+        assert ledger.balance(user_id)["balance"] == 50 - 8
+        spends = db.session.scalars(select(Transaction).where(Transaction.kind == "spend")).all()
+        assert [s.amount for s in spends] == [8]
