@@ -14,6 +14,7 @@ CREDIT_KINDS = ("signup_bonus", "grant", "referral_reward", "purchase")
 # Entries that take credits away or reserve them.
 DEBIT_KINDS = ("spend", "hold", "capture", "release", "expire")
 ENTRY_KINDS = CREDIT_KINDS + DEBIT_KINDS
+_IS_CREDIT = "kind IN (" + ", ".join(f"'{k}'" for k in CREDIT_KINDS) + ")"
 
 
 class Transaction(PublicIdMixin, TimestampMixin, Base):
@@ -33,12 +34,13 @@ class Transaction(PublicIdMixin, TimestampMixin, Base):
         UniqueConstraint("user_id", "idempotency_key", name="uq_transactions_user_idempotency_key"),
         UniqueConstraint("reward_id", "referral_id", "user_id", name="uq_transactions_reward_referral_user"),
         Index("ix_transactions_user_created", "user_id", "created_at"),
-        # Partial indexes: only live credit entries and active holds, the few rows the hot paths look for, so
-        # spending stays fast however long a user's ledger grows and debit rows add nothing to them.
-        Index("ix_transactions_live_credits", "user_id", "expires_at",
-              postgresql_where=text("remaining > 0"), sqlite_where=text("remaining > 0")),
-        Index("ix_transactions_expiring", "expires_at",
-              postgresql_where=text("remaining > 0"), sqlite_where=text("remaining > 0")),
+        # Partial indexes over the few rows the hot paths look for (credit entries, active holds), so spending
+        # never scans a long ledger and debit rows add nothing to them. The predicates name `kind`, which never
+        # changes, and not `remaining`, so drawing from a grant stays a HOT update that rewrites no index.
+        Index("ix_transactions_credits", "user_id", "expires_at",
+              postgresql_where=text(_IS_CREDIT), sqlite_where=text(_IS_CREDIT)),
+        Index("ix_transactions_credit_expiry", "expires_at",
+              postgresql_where=text(_IS_CREDIT), sqlite_where=text(_IS_CREDIT)),
         Index("ix_transactions_active_holds", "created_at",
               postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
     )

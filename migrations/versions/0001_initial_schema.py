@@ -228,8 +228,8 @@ def upgrade() -> None:
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_transactions_hold_id'), ['hold_id'], unique=False)
         batch_op.create_index('ix_transactions_user_created', ['user_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_transactions_live_credits', ['user_id', 'expires_at'], unique=False, postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
-        batch_op.create_index('ix_transactions_expiring', ['expires_at'], unique=False, postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+        batch_op.create_index('ix_transactions_credits', ['user_id', 'expires_at'], unique=False, postgresql_where=sa.text("kind IN ('signup_bonus', 'grant', 'referral_reward', 'purchase')"), sqlite_where=sa.text("kind IN ('signup_bonus', 'grant', 'referral_reward', 'purchase')"))
+        batch_op.create_index('ix_transactions_credit_expiry', ['expires_at'], unique=False, postgresql_where=sa.text("kind IN ('signup_bonus', 'grant', 'referral_reward', 'purchase')"), sqlite_where=sa.text("kind IN ('signup_bonus', 'grant', 'referral_reward', 'purchase')"))
         batch_op.create_index('ix_transactions_active_holds', ['created_at'], unique=False, postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
 
     op.create_table('jobs',
@@ -413,8 +413,8 @@ def downgrade() -> None:
     op.drop_table('audio')
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_transactions_active_holds')
-        batch_op.drop_index('ix_transactions_expiring')
-        batch_op.drop_index('ix_transactions_live_credits')
+        batch_op.drop_index('ix_transactions_credit_expiry')
+        batch_op.drop_index('ix_transactions_credits')
         batch_op.drop_index('ix_transactions_user_created')
         batch_op.drop_index(batch_op.f('ix_transactions_hold_id'))
 
