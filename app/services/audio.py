@@ -117,10 +117,12 @@ def delete_audio(user: User, public_id: str) -> None:
 
 def submit_generation(user: User, data: dict) -> Audio:
     """Queue text-to-music (or a continuation of `continue_from`): the quoted seconds are held at once."""
-    from app.routes.api_common import require_string
-
     settings = _settings()
-    prompt = require_string(data, "prompt", max_length=settings.gpu_max_prompt_chars)
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > settings.gpu_max_prompt_chars:
+        raise ApiError(422, f"'prompt' must be text of 1 to {settings.gpu_max_prompt_chars} characters.",
+                       field="prompt")
+    prompt = prompt.strip()
     seconds = data.get("duration", settings.audio_gen_duration)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= min(
             MAX_GENERATE_SECONDS, settings.audio_max_seconds):

@@ -6,6 +6,7 @@ a run works for at most video_render_slice_seconds and then hands over to a fres
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
@@ -171,7 +172,7 @@ def _heartbeat(project: VideoProject, frames_done: int, rate: float | None) -> b
     return result.rowcount == 1
 
 
-def _let_go(project_id: int) -> None:
+def release_lease(project_id: int) -> None:
     """Give the lease back after a run that ended on purpose (so the attempts count starts again)."""
     db.session.rollback()
     db.session.execute(update(P).where(P.id == project_id, P.status == "rendering")
@@ -204,7 +205,7 @@ def render_step(project_id: int) -> str:
     try:
         outcome = _render_chunks(project, settings)
     except PoolUnavailable:
-        _let_go(project_id)
+        release_lease(project_id)
         raise
     except RenderFailed as exc:
         fail(project_id, str(exc))
@@ -217,7 +218,7 @@ def render_step(project_id: int) -> str:
             return "stopped"
         return "done"
     if outcome == "continue":
-        _let_go(project_id)
+        release_lease(project_id)
     return outcome
 
 
@@ -305,8 +306,6 @@ def finish(project_id: int) -> None:
     if project.status != "rendering" or project.video_id is not None:
         db.session.rollback()  # cancelled meanwhile, or another run finished first
         return
-    import hashlib
-
     video = Video(user_id=project.user_id, storage_key=key, poster_key=poster_key, mime_type="video/mp4",
                   byte_size=len(data), content_hash=hashlib.sha256(data).hexdigest(),
                   title=project.title or "Music video", duration_seconds=seconds, fps=project.fps,

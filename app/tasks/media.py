@@ -32,7 +32,7 @@ def render_video(self, project_id: int) -> str:
             return "failed"
         raise self.retry(countdown=_backoff(self.request.retries), exc=exc)
     except SoftTimeLimitExceeded:
-        video_render._let_go(project_id)  # stored chunks stay; the next run resumes after them
+        video_render.release_lease(project_id)  # stored chunks stay; the next run resumes after them
         render_video.apply_async((project_id,), countdown=1)
         return "continue"
     if outcome == "continue":

@@ -5,7 +5,6 @@ import io
 import os
 
 import av
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 

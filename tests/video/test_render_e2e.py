@@ -2,8 +2,6 @@
 GPU hosts; a worker killed with SIGKILL mid-render and a GPU host killed mid-render do not stop the video."""
 from __future__ import annotations
 
-import io
-
 import pytest
 from sqlalchemy import select
 
