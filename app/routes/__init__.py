@@ -23,7 +23,7 @@ PAGE_BLUEPRINTS: tuple[str, ...] = (
     "app.routes.credit_pages",
     "app.routes.pages",
     "app.routes.share_pages",
-    "app.routes.media_job_pages",
+    "app.routes.generate_pages",
     "app.routes.media_job_pages",
     "app.routes.admin_pages",
 )
