@@ -3,7 +3,7 @@
 `UPDATE ... SET balance = balance - 1 WHERE balance >= 1` in the same process, printed as a ratio.
 Afterwards both are checked for lost or doubled debits and the ledger is audited.
 
-    .venv/bin/python bench/credits_contention.py [--seconds 3] [--clients 1,8,32]
+    .venv/bin/python bench/credits_contention.py [--seconds 1] [--rounds 5] [--clients 1,8,32] [--threads]
 
 Uses a throwaway database on ATELIER_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test).
 """
@@ -33,61 +33,72 @@ ADMIN_DSN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5
 START = 10_000_000
 
 
-def run_clients(app, clients: int, seconds: float, debit) -> int:
-    """Run `debit()` in a loop from `clients` threads (own app context each) for `seconds`; count successes."""
-    counts = [0] * clients
-    barrier = threading.Barrier(clients + 1)
-    stop = threading.Event()
+def run_clients(app, clients: int, schedule: list[tuple[str, float]], debits: dict) -> dict[str, int]:
+    """Threads: run each (name, seconds) slice of the schedule with `clients` threads calling debits[name]()
+    in a loop, each thread in its own app context; returns successful debits per name."""
+    totals = dict.fromkeys(debits, 0)
+    for name, seconds in schedule:
+        counts = [0] * clients
+        barrier = threading.Barrier(clients + 1)
+        stop = threading.Event()
 
-    def client(i: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            while not stop.is_set():
-                if debit():
-                    counts[i] += 1
-            db.session.remove()
+        def client(i: int, debit=debits[name]) -> None:
+            with app.app_context():
+                barrier.wait()
+                while not stop.is_set():
+                    counts[i] += bool(debit())
+                db.session.remove()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    return sum(counts)
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        time.sleep(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        totals[name] += sum(counts)
+    return totals
 
 
-def run_client_processes(config: dict, clients: int, seconds: float, make_debit) -> int:
-    """Like run_clients, but each client is a forked process with its own app, as gunicorn workers are."""
+def run_client_processes(config: dict, clients: int, schedule: list[tuple[str, float]], debits: dict) -> dict[str, int]:
+    """Processes: like run_clients, but each client is a forked process with its own app (as gunicorn workers
+    are), started once and kept for every slice."""
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(clients + 1), context.Queue()
 
     def client() -> None:
         app = create_app(config)
+        counts = dict.fromkeys(debits, 0)
         with app.app_context():
-            debit, count = make_debit(), 0
-            barrier.wait()
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                count += bool(debit())
+            for name, seconds in schedule:
+                debit = debits[name]
+                barrier.wait()
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    counts[name] += bool(debit())
             db.session.remove()
             db.engine.dispose()
-        results.put(count)
+        results.put(counts)
 
     processes = [context.Process(target=client) for _ in range(clients)]
     for process in processes:
         process.start()
-    barrier.wait()
-    total = sum(results.get(timeout=seconds + 120) for _ in processes)
+    for _ in schedule:
+        barrier.wait()
+    totals = dict.fromkeys(debits, 0)
+    for _ in processes:
+        for name, count in results.get(timeout=sum(s for _, s in schedule) + 180).items():
+            totals[name] += count
     for process in processes:
         process.join()
-    return total
+    return totals
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of one slice")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices per side and level")
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--threads", action="store_true",
                         help="clients are threads of this process (default: forked processes, like gunicorn workers)")
@@ -134,20 +145,23 @@ def main() -> int:
                 connection.commit()
             return done
 
-        print(f"clients are {'threads' if args.threads else 'processes'}; {args.seconds:g} s per run")
+        print(f"clients are {'threads' if args.threads else 'processes'}; {args.rounds} alternating rounds of "
+              f"{args.seconds:g} s each for our spend path and the raw UPDATE at every level")
         print(f"{'clients':>7} {'spend/s':>10} {'raw/s':>10} {'ratio':>7}")
         ours_total = raw_total = 0
+        debits = {"ours": ours, "raw": raw}
+        # Alternate short slices so a change in machine load hits both sides alike.
+        schedule = [(name, args.seconds) for _ in range(args.rounds) for name in ("ours", "raw")]
         for clients in levels:
             if args.threads:
-                ours_count = run_clients(app, clients, args.seconds, ours)
-                raw_count = run_clients(app, clients, args.seconds, raw)
+                counts = run_clients(app, clients, schedule, debits)
             else:
-                ours_count = run_client_processes(config, clients, args.seconds, lambda: ours)
-                raw_count = run_client_processes(config, clients, args.seconds, lambda: raw)
-            ours_total += ours_count
-            raw_total += raw_count
-            ratio = ours_count / raw_count if raw_count else float("nan")
-            print(f"{clients:>7} {ours_count / args.seconds:>10.0f} {raw_count / args.seconds:>10.0f} {ratio:>7.2f}",
+                counts = run_client_processes(config, clients, schedule, debits)
+            ours_total += counts["ours"]
+            raw_total += counts["raw"]
+            span = args.seconds * args.rounds
+            ratio = counts["ours"] / counts["raw"] if counts["raw"] else float("nan")
+            print(f"{clients:>7} {counts['ours'] / span:>10.0f} {counts['raw'] / span:>10.0f} {ratio:>7.2f}",
                   flush=True)
 
         with app.app_context():

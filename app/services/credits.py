@@ -14,6 +14,16 @@ amount of unexpired credit entries (active holds are already out of it; `held` r
 Public functions that change credits commit on success and roll back on failure, unless called with
 commit=False from inside another unit of work (the sign-up and verification signal receivers do that).
 `now` is injectable everywhere so tests and catch-up jobs can move time.
+
+GPU work pays like this (ids, so a Celery task can settle a hold taken by the web process):
+
+    entry = credits.hold(user_id, pricing.image_cost(...), idempotency_key=..., memo=...)  # 402/403 before work
+    ...do the work...
+    credits.capture(entry.id, delivered_cost)   # charge what was delivered (≤ held), give back the rest
+    credits.release(entry.id)                   # or, when it failed, give everything back
+
+or, in one process, `with credits.reserved(user_id, cost) as r: ...; r.charge(n)`. Holds never settled are
+released by `flask credits sweep-holds` after hold_timeout_minutes; capturing a released hold is a 409.
 """
 from __future__ import annotations
 
