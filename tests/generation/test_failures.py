@@ -50,3 +50,24 @@ def test_the_request_id_travels_from_the_web_process_through_the_proxy_to_the_gp
     assert response.headers["X-Request-Id"] == "trace-gen-123"
     seen = [r for r in FaultyHost.requests_seen if r["body"].get("prompt") == "trace me"]
     assert seen and seen[-1]["headers"].get("X-Request-Id") == "trace-gen-123"
+
+
+def test_a_storage_failure_after_the_gpu_answered_releases_the_hold_and_leaves_no_file(
+        app, client, make_user, balance, image_rows, settings_overrides):
+    import os
+
+    from app.extensions import db
+    from app.models import User
+
+    user_id, headers, _, _ = make_user(credit=50)
+    with app.app_context():
+        folder = str(db.session.get(User, user_id).public_id)
+    media_dir = settings_overrides["storage_local_dir"]
+    # A file where the user's thumbnail folder must go: the image bytes store, the thumbnail cannot.
+    os.makedirs(os.path.join(media_dir, "thumbnails"), exist_ok=True)
+    open(os.path.join(media_dir, "thumbnails", folder), "w").close()
+    response = client.post("/api/v1/images/generations", json={**TINY, "prompt": "fine", "n": 2}, headers=headers)
+    assert response.status_code == 500
+    assert "nothing was charged" in response.json["error"]["message"]
+    assert balance(user_id) == (50, 0) and image_rows(user_id) == 0
+    assert os.listdir(os.path.join(media_dir, "images", folder)) == []
