@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -154,17 +156,43 @@ def test_interpolation_frames_start_and_end_at_the_two_prompts(pool):
     assert abs(middle - first).max() > 1 and abs(middle - last).max() > 1
 
 
-def test_a_host_slower_than_the_request_timeout_answers_504(pool, tmp_path):
+class _HungHost(BaseHTTPRequestHandler):
+    """A host whose health is fine but whose generation never finishes in time (a wedged GPU)."""
+
+    def do_GET(self):
+        body = json.dumps({"ready": True, "models": ["tiny"], "loaded_models": ["tiny"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        time.sleep(4)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_host_slower_than_the_request_timeout_answers_504(tmp_path):
+    hung = ThreadingHTTPServer(("127.0.0.1", 0), _HungHost)
+    threading.Thread(target=hung.serve_forever, daemon=True).start()
     impatient = Process("proxy_impatient", "proxy:app", base_env(
         tmp_path, server_type="cpu", database_url="sqlite:///" + str(tmp_path / "none.db"),
-        gpu_hosts=[pool["host_a"].url], gpu_request_timeout_seconds=1), tmp_path)
+        gpu_hosts=[f"http://127.0.0.1:{hung.server_address[1]}"], gpu_request_timeout_seconds=1), tmp_path)
     try:
         impatient.wait_ready("/healthz")
-        slow = Signed(impatient.url).post("/gpu/v1/txt2img", {**SMALL, "width": 512, "height": 512, "steps": 40})
+        started = time.monotonic()
+        slow = Signed(impatient.url).post("/gpu/v1/txt2img", SMALL)
         assert slow.status_code == 504
         assert slow.json()["error"]["code"] == "gateway_timeout"
+        assert time.monotonic() - started < 3.5  # answered at the timeout, not when the host finished
     finally:
         impatient.stop()
+        hung.shutdown()
 
 
 def test_fifty_requests_succeed_while_a_host_is_killed_partway(pool):
