@@ -47,11 +47,11 @@ def pipeline_for(model: LoadedModel, task: str):
 
 def forget(model: LoadedModel) -> None:
     """Drop the task pipelines built over an unloaded model."""
-    for key in [k for k in _pipeline_cache if k[0] in (id(model.base),)]:
+    for key in [k for k in _pipeline_cache if k[0] == id(model.base)]:
         del _pipeline_cache[key]
 
 
-def _generators(seeds: list[int], device: torch.device) -> list[torch.Generator]:
+def _generators(seeds: list[int]) -> list[torch.Generator]:
     # CPU generators make the noise the same on every device type, so a seed means one image everywhere.
     return [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
@@ -75,7 +75,7 @@ def run(model: LoadedModel, jobs: list[Job], max_batch: int = 8) -> list[list]:
             images.append(job.params.get("image"))
             masks.append(job.params.get("mask"))
     kwargs = dict(prompt=prompts, negative_prompt=negatives, num_inference_steps=p["steps"],
-                  guidance_scale=p["guidance"], generator=_generators(seeds, pipe.device), output_type="pil")
+                  guidance_scale=p["guidance"], generator=_generators(seeds), output_type="pil")
     if first.task == "txt2img":
         kwargs.update(width=p["width"], height=p["height"])
     elif first.task == "img2img":
