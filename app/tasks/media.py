@@ -18,7 +18,9 @@ def _backoff(retries: int) -> int:
     return min(current_app.config["ATELIER"].celery_gpu_retry_backoff_max_seconds, 2 ** (retries + 1))
 
 
-@shared_task(bind=True, name="atelier.media.render_video", max_retries=None)
+# A run killed at the hard time limit goes back to the queue (acks_on_timeout=False) and the next run resumes;
+# the project's attempts cap stops a job that always runs out of time.
+@shared_task(bind=True, name="atelier.media.render_video", max_retries=None, acks_on_timeout=False)
 def render_video(self, project_id: int) -> str:
     """Render (part of) a video project; continues in a fresh task when its time slice ends."""
     from app.services import video_render
@@ -44,7 +46,7 @@ def render_video(self, project_id: int) -> str:
     return outcome
 
 
-@shared_task(bind=True, name="atelier.media.generate_audio", max_retries=None)
+@shared_task(bind=True, name="atelier.media.generate_audio", max_retries=None, acks_on_timeout=False)
 def generate_audio(self, audio_id: int) -> str:
     """Generate one audio clip on the GPU pool."""
     from app.services import audio

@@ -27,9 +27,9 @@ from tests.gpu.conftest import ROOT, SECRET, Process, Signed, base_env, start_gp
 # Short broker and lease timings so a killed worker's render is picked up again within seconds.
 FAST_JOBS = {
     "gpu_shared_secret": SECRET,
-    "celery_visibility_timeout_seconds": 8,
-    "celery_task_time_limit_seconds": 7,
-    "celery_task_soft_time_limit_seconds": 6,
+    "celery_visibility_timeout_seconds": 16,
+    "celery_task_time_limit_seconds": 14,
+    "celery_task_soft_time_limit_seconds": 12,
     "video_render_slice_seconds": 3,
     "video_render_lease_seconds": 3,
     "video_chunk_frames": 2,
@@ -153,6 +153,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log_path: str):
         self.log_path = log_path
+        self.env = env
         self.log = open(log_path, "ab")
         command = [sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "-Q", "default,media",
                    "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO", "--without-gossip",

@@ -2,6 +2,9 @@
 GPU hosts; a worker killed with SIGKILL mid-render and a GPU host killed mid-render do not stop the video."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import select
 
@@ -9,7 +12,7 @@ from app.extensions import db
 from app.models import Transaction, Video, VideoProject
 from app.services import credits as ledger
 from app.services import mp4
-from tests.gpu.conftest import Signed, start_gpu_host
+from tests.gpu.conftest import ROOT, Signed, start_gpu_host
 from tests.video.conftest import make_wav, requests_served, start_proxy, upload_wav, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -167,3 +170,24 @@ def test_gpu_host_killed_mid_render_its_chunks_go_elsewhere(app, client, make_us
         for process in (proxy, victim):
             if process is not None:
                 process.stop()
+
+
+def test_runs_cut_by_the_time_limits_hand_over_and_the_video_completes(app, client, make_user, gpu_pool,
+                                                                        start_worker):
+    user_id, headers = make_user(credits=100)
+    project = _project(client, headers, 2.0, steps=12, width=256, height=256)  # chunks of about a second
+    client.post(f"/api/v1/video-projects/{project['id']}/render", headers=headers, json={"batch": True})
+    # The slice is longer than the limits here, so the time limits (not the slice) end each run. Limits travel
+    # with the message, so the cron job that sends it runs with the worker's configuration.
+    worker = start_worker(video_render_concurrency=1, video_render_slice_seconds=60,
+                          celery_task_soft_time_limit_seconds=1, celery_task_time_limit_seconds=2)
+    cron = subprocess.run([sys.executable, "cronjobs/render_videos.py"], cwd=ROOT, env=worker.env,
+                          capture_output=True, text=True, timeout=120)
+    assert "enqueued 1 video project" in cron.stdout, cron.stderr[-2000:]
+    state = wait_for(lambda: (lambda s: s["status"] in ("ready", "failed") and s)(_get(client, headers,
+                                                                                       project["id"])),
+                     timeout=180, message="the render cut into runs")
+    assert state["status"] == "ready", (state["failure_reason"], worker.output()[-3000:])
+    assert "Soft time limit" in worker.output(), worker.output()[-5000:]
+    assert mp4.probe(client.get(state["video"]["url"], headers=headers).data)["frames"] == 8
+    assert len(_videos(app, user_id)) == 1
