@@ -165,18 +165,20 @@ def _heartbeat(project: VideoProject, frames_done: int, rate: float | None) -> b
     values = {"frames_done": frames_done, "credits_used": videos.credits_for_frames(project, frames_done),
               "lease_until": utcnow() + timedelta(seconds=_settings().video_render_lease_seconds)}
     if rate:
-        values["render_fps"] = round(rate, 3)
+        # This run made progress: only runs that die without any count towards the redelivery cap.
+        values["render_fps"], values["render_attempts"] = round(rate, 3), 1
     result = db.session.execute(update(P).where(P.id == project.id, P.status == "rendering").values(**values)
                                 .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount == 1
 
 
-def release_lease(project_id: int) -> None:
-    """Give the lease back after a run that ended on purpose (so the attempts count starts again)."""
+def release_lease(project_id: int, ended_on_purpose: bool = True) -> None:
+    """Give the lease back; a run that ended on purpose also restarts the attempts count."""
     db.session.rollback()
+    values = {"lease_until": None, **({"render_attempts": 0} if ended_on_purpose else {})}
     db.session.execute(update(P).where(P.id == project_id, P.status == "rendering")
-                       .values(lease_until=None, render_attempts=0).execution_options(synchronize_session=False))
+                       .values(**values).execution_options(synchronize_session=False))
     db.session.commit()
 
 

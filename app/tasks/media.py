@@ -34,7 +34,9 @@ def render_video(self, project_id: int) -> str:
             return "failed"
         raise self.retry(countdown=_backoff(self.request.retries), exc=exc)
     except SoftTimeLimitExceeded:
-        video_render.release_lease(project_id)  # stored chunks stay; the next run resumes after them
+        # Stored chunks stay and the next run resumes after them; a run cut short without progress still counts
+        # towards the cap, so a job that never fits in the limits ends as failed.
+        video_render.release_lease(project_id, ended_on_purpose=False)
         render_video.apply_async((project_id,), countdown=1)
         return "continue"
     if outcome == "continue":
