@@ -70,8 +70,9 @@ def build_app(tmp: str, args):
         return app, user.id, str(project.public_id)
 
 
-def render_through(app, user_id: int, project_id: str, proxy_url: str) -> tuple[float, int]:
-    """Submit and render the project through `proxy_url` as a worker would; (seconds, frames)."""
+def render_through(app, user_id: int, project_id: str, proxy_url: str) -> tuple[float, int, float]:
+    """Submit and render the project through `proxy_url` as a worker would; (seconds end to end including the
+    MP4 encode, frames, frames/s while the chunks were rendering)."""
     from app.extensions import db
     from app.models import User
     from app.services import video_render, videos
@@ -86,7 +87,7 @@ def render_through(app, user_id: int, project_id: str, proxy_url: str) -> tuple[
         elapsed = time.perf_counter() - started
         project = videos.find_project(user, project_id)
         assert project.status == "ready", project.failure_reason
-        return elapsed, project.frames_total
+        return elapsed, project.frames_total, project.render_fps
 
 
 def render_in_process(app, user_id: int, project_id: str) -> tuple[float, int]:
@@ -125,6 +126,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="atelier-video-bench-")
@@ -144,22 +146,32 @@ def main() -> int:
                            gpu_hosts=[h.url for h in group], proxy_health_interval_seconds=1)
             proxies.append(proxy.wait_ready("/healthz"))
         render_through(app, user_id, project_id, proxies[1].url)  # warm both hosts (first-call costs)
-        results = {}
-        for name, proxy in (("one host", proxies[0]), ("two hosts", proxies[1])):
-            seconds, frames = render_through(app, user_id, project_id, proxy.url)
-            results[name] = frames / seconds
-            print(f"{name:>10}: {frames} frames in {seconds:6.2f} s = {results[name]:6.2f} frames/s", flush=True)
         render_in_process(app, user_id, project_id)  # warm-up
-        seconds, frames = render_in_process(app, user_id, project_id)
-        results["in-process"] = frames / seconds
-        print(f"in-process: {frames} frames in {seconds:6.2f} s = {results['in-process']:6.2f} frames/s")
+        # Rounds alternate the three ways and keep each one's best, so a burst of load elsewhere on a shared
+        # machine does not decide the ratios.
+        results, chunk_rates = {}, {}
+        for round_ in range(args.rounds):
+            for name, proxy in (("one host", proxies[0]), ("two hosts", proxies[1])):
+                seconds, frames, chunks = render_through(app, user_id, project_id, proxy.url)
+                results[name] = max(results.get(name, 0), frames / seconds)
+                chunk_rates[name] = max(chunk_rates.get(name, 0), chunks)
+                print(f"round {round_ + 1} {name:>10}: {frames} frames in {seconds:6.2f} s = "
+                      f"{frames / seconds:6.2f} frames/s end to end (chunks alone: {chunks:6.2f})", flush=True)
+            seconds, frames = render_in_process(app, user_id, project_id)
+            results["in-process"] = max(results.get("in-process", 0), frames / seconds)
+            print(f"round {round_ + 1} in-process: {frames} frames in {seconds:6.2f} s = {frames / seconds:6.2f} "
+                  "frames/s", flush=True)
+        for name, rate in results.items():
+            print(f"best {name:>10}: {rate:6.2f} frames/s")
     finally:
         for server in proxies + hosts:
             server.stop()
     two_vs_one = results["two hosts"] / results["one host"]
     one_vs_local = results["one host"] / results["in-process"]
-    print(f"two hosts / one host  = {two_vs_one:.2f}x (target >= 1.7)")
-    print(f"one host / in-process = {one_vs_local:.2f}x (target >= 0.85)")
+    print(f"two hosts / one host  = {two_vs_one:.2f}x (target >= 1.7); chunks alone "
+          f"{chunk_rates['two hosts'] / chunk_rates['one host']:.2f}x")
+    print(f"one host / in-process = {one_vs_local:.2f}x (target >= 0.85); chunks alone "
+          f"{chunk_rates['one host'] / results['in-process']:.2f}x")
     return 0
 
 
