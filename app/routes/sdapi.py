@@ -121,13 +121,18 @@ def _native(data: dict, with_size: bool = True) -> dict:
 
 def _track(user_id: int, steps: int):
     with _progress_lock:
-        _in_flight[user_id] = {"started": time.time(), "steps": steps,
-                               "timestamp": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")}
+        running = _in_flight.setdefault(user_id, {"count": 0})
+        running.update(count=running["count"] + 1, started=time.time(), steps=steps,
+                       timestamp=datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
 
 
 def _untrack(user_id: int) -> None:
     with _progress_lock:
-        _in_flight.pop(user_id, None)
+        running = _in_flight.get(user_id)
+        if running is not None:
+            running["count"] -= 1
+            if running["count"] <= 0:
+                del _in_flight[user_id]
 
 
 def _answer(data: dict, images: list[Image], plan: generation.Plan):
@@ -240,7 +245,7 @@ def progress():
                  "job_no": 0, "sampling_step": 0, "sampling_steps": 0}
         return jsonify({"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
                         "textinfo": None})
-    state = {"skipped": False, "interrupted": False, "job": "txt2img", "job_count": 1,
+    state = {"skipped": False, "interrupted": False, "job": "txt2img", "job_count": running["count"],
              "job_timestamp": running["timestamp"], "job_no": 0, "sampling_step": 0,
              "sampling_steps": running["steps"]}
     return jsonify({"progress": 0.01, "eta_relative": 0.0, "state": state, "current_image": None,
