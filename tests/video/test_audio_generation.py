@@ -17,6 +17,12 @@ def _wait(client, headers, clip_id):
         client.get(f"/api/v1/audio/{clip_id}", headers=headers).get_json()), timeout=180, message="the clip")
 
 
+def _held(app, user_id: int) -> int:
+    """Credits still held (the worker settles right after it marks the clip)."""
+    with app.app_context():
+        return ledger.balance(user_id)["held"]
+
+
 def _captures(app) -> list[int]:
     with app.app_context():
         return [t.amount for t in db.session.scalars(select(Transaction).where(Transaction.kind == "capture")
@@ -47,6 +53,7 @@ def test_generate_and_continue_music_charged_per_second_delivered(app, client, m
     assert continued["status"] == "ready" and continued["kind"] == "continuation"
     # The upload's second followed by one new second; only the new second is charged.
     assert continued["duration"] == pytest.approx(2.0, abs=0.1)
+    wait_for(lambda: _held(app, user_id) == 0, timeout=10, message="the holds to settle")
     assert _captures(app) == [2, 1]
     with app.app_context():
         assert ledger.balance(user_id) == {**ledger.balance(user_id), "balance": 17, "held": 0}
@@ -65,5 +72,6 @@ def test_generation_the_gpu_refuses_fails_with_reason_and_releases(app, client, 
     assert queued.status_code == 202
     clip = _wait(client, headers, queued.get_json()["id"])
     assert clip["status"] == "failed" and "does not serve" in clip["failure_reason"]
+    wait_for(lambda: _held(app, user_id) == 0, timeout=10, message="the hold to be released")
     with app.app_context():
         assert ledger.balance(user_id) == {**ledger.balance(user_id), "balance": 20, "held": 0}

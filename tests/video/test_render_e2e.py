@@ -34,7 +34,9 @@ def _get(client, headers, project_id: str) -> dict:
 
 
 def _ledger(app, user_id: int, hold_id: int) -> tuple[dict, list[Transaction]]:
+    """The user's balance and the hold's captures, once the worker has settled it (right after the video)."""
     with app.app_context():
+        wait_for(lambda: ledger.balance(user_id)["held"] == 0, timeout=10, message="the hold to settle")
         captures = list(db.session.scalars(select(Transaction).where(Transaction.hold_id == hold_id,
                                                                      Transaction.kind == "capture")))
         return ledger.balance(user_id), captures
