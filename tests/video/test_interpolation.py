@@ -78,3 +78,17 @@ def test_render_the_gpu_refuses_fails_releases_and_can_be_edited_and_rendered_ag
     assert client.get(video["url"], headers=headers).status_code == 200  # the video stays in the library
     assert client.delete(f"/api/v1/videos/{video['id']}", headers=headers).status_code == 204
     assert client.get(video["url"], headers=headers).status_code == 404
+
+
+def test_flask_videos_render_renders_a_queued_project_in_the_operators_shell(app, client, make_user, gpu_pool,
+                                                                             runner):
+    _, headers = make_user(credits=30)
+    project = client.post("/api/v1/video-projects", headers=headers, json={
+        "kind": "interpolation", "duration": 0.5, "fps": 4, "width": 64, "height": 64, "steps": 2,
+        "prompts": [{"at": 0, "prompt": "a", "seed": 1}, {"at": 0.5, "prompt": "b", "seed": 2}]}).get_json()
+    client.post(f"/api/v1/video-projects/{project['id']}/render", headers=headers, json={"batch": True})
+    result = runner.invoke(args=["videos", "render", project["id"]])
+    assert result.exit_code == 0 and "render done" in result.output
+    assert client.get(f"/api/v1/video-projects/{project['id']}", headers=headers).get_json()["status"] == "ready"
+    missing = runner.invoke(args=["videos", "render", "00000000-0000-0000-0000-000000000000"])
+    assert missing.exit_code != 0 and "no such video project" in missing.output
