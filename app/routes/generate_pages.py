@@ -50,7 +50,11 @@ def image_page(public_id: str):
     """One image: download, like, publish, share, delete, variations, edit, upscale, lineage."""
     viewer = current_user if current_user.is_authenticated else None
     image = media.find_visible_image(public_id, viewer)
-    return render_template("generate/image.html", image=image_json(image, viewer, detail=True))
+    body = image_json(image, viewer, detail=True)
+    parent = image.parent if body["parent"] else None
+    lineage = {"parent": image_json(parent, viewer) if parent is not None else None,
+               "children": [image_json(child, viewer) for child in media.visible_children(image, viewer)]}
+    return render_template("generate/image.html", image=body, lineage=lineage)
 
 
 @bp.get("/gallery")

@@ -60,10 +60,20 @@ def _field_errors(error: ApiError) -> dict[str, str]:
     return {error.field or "form": error.message}
 
 
+LANDING_GALLERY_SIZE = 12
+
+
 @bp.get("/")
 def landing():
-    """The start page."""
-    return render_template("pages/landing.html")
+    """Visitors see what Atelier is and the public gallery; logged-in people go straight to generating."""
+    if current_user.is_authenticated and "/generate" in _registered_paths():
+        return redirect("/generate")
+    from app.routes.media_api import image_json
+    from app.services import media
+
+    rows, next_cursor = media.list_gallery(LANDING_GALLERY_SIZE, None)
+    return render_template("pages/landing.html", images=[image_json(row) for row in rows],
+                           more=next_cursor is not None)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
