@@ -185,6 +185,10 @@ def validate(task: str, body: Any, models: list[str], limits: Limits) -> Job:
             if mask.size != image.size:
                 raise InvalidField("mask", f"must be the size of the image {image.size}, not {mask.size}")
             params["mask"] = mask
+        if "strength" in params and int(params["steps"] * params["strength"]) < 1:
+            # diffusers runs int(steps * strength) denoising steps; zero would fail inside the pipeline.
+            raise InvalidField("strength", f"steps x strength must be at least 1 denoising step "
+                                           f"({params['steps']} x {params['strength']})")
         if task == "instruct":
             params["image_guidance"] = _float(body, "image_guidance", 1.5, 0.0, limits.max_guidance)
         if task == "upscale":

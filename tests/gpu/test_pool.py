@@ -63,6 +63,8 @@ def test_unsigned_stale_and_tampered_requests_get_401(pool):
     ("txt2img", {"seed": -1}, "seed"),
     ("img2img", {"image": png_base64(64, 64), "strength": 0}, "strength"),
     ("img2img", {"image": png_base64(64, 64), "strength": 1.5}, "strength"),
+    ("img2img", {"image": png_base64(64, 64), "strength": 0.3, "steps": 2}, "strength"),  # 0 denoising steps
+    ("inpaint", {"image": png_base64(64, 64), "mask": png_base64(64, 64, "L"), "strength": 0.1}, "strength"),
     ("img2img", {"image": "not base64 at all"}, "image"),
     ("img2img", {"image": png_base64(60, 64)}, "image"),
     ("inpaint", {"image": png_base64(64, 64), "mask": png_base64(32, 32, "L")}, "mask"),
