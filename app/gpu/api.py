@@ -50,6 +50,8 @@ def generate(task: str):
         images, batched_requests = future.result(timeout=current_app.config["ATELIER"].gpu_request_timeout_seconds)
     except InvalidField as exc:
         raise ApiError(422, exc.message, field=exc.field) from exc
+    except ValueError as exc:  # diffusers checks its inputs with ValueError: still the caller's input
+        raise ApiError(422, f"the pipeline refused the request: {exc}") from exc
     except FutureTimeout as exc:
         raise ApiError(504, "the request did not finish in time on this GPU host") from exc
     except QueueFull as exc:
