@@ -121,3 +121,13 @@ def test_sqlite_deployment_cascades_deletes(tmp_path):
         db.session.delete(user)
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_readme_documents_every_config_key():
+    from dataclasses import fields
+
+    from app.config import Settings
+
+    readme = open("README.md", encoding="utf-8").read()
+    missing = [f.name for f in fields(Settings) if f"| `{f.name}` |" not in readme]
+    assert missing == [], "regenerate the README table with scripts/config_reference.py"
