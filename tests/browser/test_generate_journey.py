@@ -74,7 +74,8 @@ def test_generate_see_the_price_and_find_the_image_in_the_library(app, live_serv
 
     page.goto(live_server.url("/library"))
     expect(page.locator(f'#library .image-card[data-image-id="{image_id}"]')).to_be_visible()
-    page.locator(f'#library .image-card[data-image-id="{image_id}"] a').click()
+    page.locator(f'#library .image-card[data-image-id="{image_id}"] a').click()  # opens the lightbox
+    page.get_by_role("link", name="Open image page").click()
     expect(page.locator("#image-prompt")).to_have_text("a lighthouse at dusk")
     page.get_by_role("button", name="Like").click()
     expect(page.get_by_role("button", name="Unlike")).to_be_visible()
