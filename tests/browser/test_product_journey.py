@@ -196,3 +196,18 @@ def test_referral_sign_up_generate_inpaint_publish_share_and_library(
     page.goto(live_server.url("/library?public=true"))
     expect(cards).to_have_count(1)
     watch.assert_clean()
+
+
+def test_generate_without_credits_says_so_next_to_the_button(live_server, browser_gpu_stack, page,  # noqa: F811
+                                                            new_account):
+    email, _ = new_account(page)
+    page.goto(live_server.last_link(email, "/verify?token="))
+    page.get_by_role("button", name="Confirm my email address").click()
+    page.goto(live_server.url("/generate"))
+    expect(page.locator("#price-balance")).to_contain_text("not enough")
+    page.get_by_label("Prompt", exact=True).fill("a boat")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#error-form")).to_contain_text(re.compile("credit", re.I))
+    expect(page.locator("#progress")).to_be_hidden()
+    expect(page.locator("#results .image-card")).to_have_count(0)
+    expect(page.get_by_role("button", name="Generate")).to_be_enabled()
