@@ -16,6 +16,8 @@ from app.services import migrations
 
 PG_ADMIN_DSN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ATELIER_TEST_REDIS", "redis://127.0.0.1:6379/0")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-dev-shm-usage"]
 
 
 def _admin_connection():
@@ -100,3 +102,22 @@ def outbox(settings_overrides):
         return [m for m in messages if to is None or m["to"] == to]
 
     return read
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    """Playwright's sync API, started once per session: two sync instances cannot live in one thread."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    """Headless Debian chromium (Playwright never downloads a browser here)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium)")
+    chromium = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()

@@ -184,23 +184,7 @@ def _empty_tables_after_journey(request, pg_database_url):
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def playwright_instance():
-    """Playwright's sync API for the session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_instance):
-    """Headless Debian chromium."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium)")
-    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
+# `playwright_instance` and `browser` live in tests/conftest.py, shared by every browser test of the session.
 
 
 def _artifact_dir(request) -> Path:

@@ -5,7 +5,6 @@ import threading
 import urllib.request
 
 import pytest
-from playwright import sync_api as playwright
 from werkzeug.serving import make_server
 
 
@@ -21,27 +20,25 @@ def live_server(app):
     thread.join()
 
 
-def test_shared_image_page_renders_in_chromium(live_server, client, make_user, store_image):
+def test_shared_image_page_renders_in_chromium(live_server, client, make_user, store_image, browser):
     me, headers = make_user()
     image_id = store_image(me, size=(96, 64), prompt="neon koi")
     link = client.post("/api/v1/links", json={"image_id": image_id}, headers=headers).get_json()
     assert link["url"] == f"{live_server}/s/{link['token']}"
 
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            response = page.goto(link["url"])
-            assert response.status == 200
-            assert page.locator("h1").inner_text() == "neon koi"
-            image = page.locator("article img")
-            image.wait_for()
-            page.wait_for_function("document.querySelector('article img').complete")
-            assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 64]
-            og_image = page.locator('meta[property="og:image"]').get_attribute("content")
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        response = page.goto(link["url"])
+        assert response.status == 200
+        assert page.locator("h1").inner_text() == "neon koi"
+        image = page.locator("article img")
+        image.wait_for()
+        page.wait_for_function("document.querySelector('article img').complete")
+        assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 64]
+        og_image = page.locator('meta[property="og:image"]').get_attribute("content")
+    finally:
+        context.close()
 
     with urllib.request.urlopen(og_image, timeout=10) as preview:  # what a link unfurler would fetch
         assert preview.headers["Content-Type"] == "image/webp"

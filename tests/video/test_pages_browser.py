@@ -6,7 +6,6 @@ import threading
 import uuid
 
 import pytest
-from playwright import sync_api as playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -30,69 +29,67 @@ def live_server(app):
     thread.join()
 
 
-def test_audio_to_music_video_journey(app, live_server, gpu_pool, start_worker, tmp_path):
+def test_audio_to_music_video_journey(app, live_server, gpu_pool, start_worker, tmp_path, browser):
     email = f"journey-{uuid.uuid4().hex[:8]}@example.com"
     errors: list[str] = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_server}/signup")
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password", exact=True).fill("journey passphrase 42")
-            page.get_by_role("button", name="Sign up").click()
-            page.wait_for_url(f"{live_server}/account")
-            with app.app_context():
-                user = db.session.scalar(select(User).where(User.email == email))
-                user.is_verified = True
-                db.session.commit()
-                user_id = user.id
-                ledger.grant(user_id, 40, memo="journey")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{live_server}/signup")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password", exact=True).fill("journey passphrase 42")
+        page.get_by_role("button", name="Sign up").click()
+        page.wait_for_url(f"{live_server}/account")
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.email == email))
+            user.is_verified = True
+            db.session.commit()
+            user_id = user.id
+            ledger.grant(user_id, 40, memo="journey")
 
-            page.goto(f"{live_server}/audio")
-            wav = tmp_path / "beat.wav"
-            wav.write_bytes(make_wav(2.0))
-            page.set_input_files("#audio-file", str(wav))
-            page.get_by_role("button", name="Upload").click()
-            page.locator(".clip audio").wait_for()
-            assert page.locator(".clip h3").inner_text().startswith("beat.wav")
-            assert page.evaluate("document.querySelector('canvas.waveform').dataset.peaks.length") > 100
+        page.goto(f"{live_server}/audio")
+        wav = tmp_path / "beat.wav"
+        wav.write_bytes(make_wav(2.0))
+        page.set_input_files("#audio-file", str(wav))
+        page.get_by_role("button", name="Upload").click()
+        page.locator(".clip audio").wait_for()
+        assert page.locator(".clip h3").inner_text().startswith("beat.wav")
+        assert page.evaluate("document.querySelector('canvas.waveform').dataset.peaks.length") > 100
 
-            page.get_by_role("link", name="Make a music video").click()
-            page.get_by_label("First prompt").fill("a red fox")
-            page.get_by_role("button", name="Create project").click()
-            page.wait_for_url(f"{live_server}/videos/projects/*")
-            for field, value in (("Width", "64"), ("Height", "64"), ("Steps", "2"), ("Frames per second", "4")):
-                page.get_by_label(field, exact=True).fill(value)
-            page.get_by_role("button", name="Add prompt").click()
-            page.locator(".p-at").nth(1).fill("2")
-            page.locator(".p-prompt").nth(1).fill("a blue sea")
-            page.get_by_role("button", name="Save").click()
-            page.wait_for_function("document.getElementById('schedule-curve').dataset.points === '8'")
-            assert page.locator("#edit-error").inner_text() == ""
+        page.get_by_role("link", name="Make a music video").click()
+        page.get_by_label("First prompt").fill("a red fox")
+        page.get_by_role("button", name="Create project").click()
+        page.wait_for_url(f"{live_server}/videos/projects/*")
+        for field, value in (("Width", "64"), ("Height", "64"), ("Steps", "2"), ("Frames per second", "4")):
+            page.get_by_label(field, exact=True).fill(value)
+        page.get_by_role("button", name="Add prompt").click()
+        page.locator(".p-at").nth(1).fill("2")
+        page.locator(".p-prompt").nth(1).fill("a blue sea")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_function("document.getElementById('schedule-curve').dataset.points === '8'")
+        assert page.locator("#edit-error").inner_text() == ""
 
-            start_worker()
-            page.get_by_role("button", name="Render", exact=True).click()
-            page.wait_for_function("document.getElementById('project').dataset.status === 'rendering' || "
-                                   "document.getElementById('project').dataset.status === 'ready'")
-            page.locator("#watch-video").wait_for(timeout=120_000)
-            assert page.evaluate("document.getElementById('render-progress').value") == 8
-            assert "8 / 8 frames" in page.locator("#render-text").inner_text()
-            page.wait_for_function("document.getElementById('watch-video').readyState >= 1", timeout=20_000)
-            assert page.evaluate("document.getElementById('watch-video').duration") == pytest.approx(2.0, abs=0.1)
-            with page.expect_download() as download:
-                page.get_by_role("link", name="Download MP4").click()
-            assert download.value.suggested_filename.endswith(".mp4")
-            page.get_by_role("button", name="Share").click()
-            wait_for(lambda: "/s/" in page.locator("#video-share-url").inner_text(), timeout=10, message="link")
+        start_worker()
+        page.get_by_role("button", name="Render", exact=True).click()
+        page.wait_for_function("document.getElementById('project').dataset.status === 'rendering' || "
+                               "document.getElementById('project').dataset.status === 'ready'")
+        page.locator("#watch-video").wait_for(timeout=120_000)
+        assert page.evaluate("document.getElementById('render-progress').value") == 8
+        assert "8 / 8 frames" in page.locator("#render-text").inner_text()
+        page.wait_for_function("document.getElementById('watch-video').readyState >= 1", timeout=20_000)
+        assert page.evaluate("document.getElementById('watch-video').duration") == pytest.approx(2.0, abs=0.1)
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download MP4").click()
+        assert download.value.suggested_filename.endswith(".mp4")
+        page.get_by_role("button", name="Share").click()
+        wait_for(lambda: "/s/" in page.locator("#video-share-url").inner_text(), timeout=10, message="link")
 
-            page.goto(f"{live_server}/videos")
-            assert page.locator("#videos video").count() == 1
-            assert page.locator("nav").get_by_role("link", name="Videos").count() == 1
-        finally:
-            browser.close()
+        page.goto(f"{live_server}/videos")
+        assert page.locator("#videos video").count() == 1
+        assert page.locator("nav").get_by_role("link", name="Videos").count() == 1
+    finally:
+        context.close()
     assert errors == []
     with app.app_context():
         assert ledger.balance(user_id)["balance"] == 40 - 8
