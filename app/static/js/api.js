@@ -35,6 +35,8 @@ export function imageCard(image) {
   img.src = image.thumbnail_url;
   img.alt = image.prompt || "generated image";
   img.width = 160;
+  img.height = 160;
+  img.loading = "lazy";
   link.append(img);
   const note = document.createElement("p");
   note.className = "hint";
