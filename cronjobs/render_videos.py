@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
-"""Cron: queue the video projects waiting for the batch. Run it under flock so two runs never overlap:
+"""Cron: queue the video projects waiting for the batch (and re-send abandoned renders).
 
-    */5 * * * * cd /srv/atelier && flock -n /tmp/atelier-render-videos.lock .venv/bin/python cronjobs/render_videos.py
+Runs `flask videos enqueue-queued` under `flock -n` (lock $ATELIER_LOCK_DIR/atelier-render-videos.lock, default /tmp). Crontab:
+
+    */5 * * * * cd /srv/atelier && .venv/bin/python cronjobs/render_videos.py
 """
-import os
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _locked import run_locked
 
 if __name__ == "__main__":
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi:app", "videos", "enqueue-queued", *sys.argv[1:]]
-    sys.exit(subprocess.call(flask, cwd=ROOT))
+    sys.exit(run_locked("render-videos", "videos", "enqueue-queued"))
