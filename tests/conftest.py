@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import uuid
+from contextlib import contextmanager
 
 import psycopg2
 import pytest
@@ -26,20 +27,28 @@ def _admin_connection():
     return connection
 
 
-@pytest.fixture(scope="session")
-def pg_database_url():
-    """A PostgreSQL database of this test session's own, migrated to head, dropped afterwards."""
-    name = f"atelier_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def private_database(prefix: str):
+    """A fresh PostgreSQL database migrated to head, dropped on exit (parallel runs never share one)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = _admin_connection()
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_ADMIN_DSN.rpartition("/")
-    url = f"{base}/{name}"
-    migrations.upgrade(url)
-    yield url
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    url = f"{PG_ADMIN_DSN.rpartition('/')[0]}/{name}"
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url():
+    """A PostgreSQL database of this test session's own, migrated to head, dropped afterwards."""
+    with private_database("atelier_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

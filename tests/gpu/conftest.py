@@ -138,21 +138,10 @@ def png_base64(width: int, height: int, mode: str = "RGB", color=128) -> str:
 @pytest.fixture(scope="session")
 def proxy_database_url():
     """A PostgreSQL database of the proxy's own: other tests empty the shared one between tests."""
-    import uuid
+    from tests.conftest import private_database
 
-    from app.services import migrations
-    from tests.conftest import PG_ADMIN_DSN, _admin_connection
-
-    name = f"atelier_proxy_{uuid.uuid4().hex[:10]}"
-    admin = _admin_connection()
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN_DSN.rpartition('/')[0]}/{name}"
-    migrations.upgrade(url)
-    yield url
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with private_database("atelier_proxy") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -60,19 +60,10 @@ def make_wav(seconds: float = 2.0, rate: int = 22050, clicks_per_second: int = 2
 @pytest.fixture(scope="session")
 def video_proxy_database_url():
     """A PostgreSQL database of these proxies' own (an empty api_hosts table)."""
-    from app.services import migrations
-    from tests.conftest import PG_ADMIN_DSN, _admin_connection
+    from tests.conftest import private_database
 
-    name = f"atelier_vproxy_{uuid.uuid4().hex[:10]}"
-    admin = _admin_connection()
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN_DSN.rpartition('/')[0]}/{name}"
-    migrations.upgrade(url)
-    yield url
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with private_database("atelier_vproxy") as url:
+        yield url
 
 
 def start_proxy(name: str, tmp_factory, database_url: str, hosts: list[Process]) -> Process:
