@@ -22,7 +22,7 @@ class Settings:
 
     # Process
     environment: str = "development"
-    server_type: str = "all"
+    server_type: str = "cpu"
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:5000"
     instance_dir: str = "instance"
