@@ -131,3 +131,12 @@ def test_readme_documents_every_config_key():
     readme = open("README.md", encoding="utf-8").read()
     missing = [f.name for f in fields(Settings) if f"| `{f.name}` |" not in readme]
     assert missing == [], "regenerate the README table with scripts/config_reference.py"
+
+
+def test_role_all_serves_the_web_and_the_gpu_api(settings_overrides):
+    app = create_app({**settings_overrides, "server_type": "all", "gpu_preload_models": []})
+    client = app.test_client()
+    assert client.get("/api/v1/me").status_code == 401  # account routes are there
+    unsigned = client.get("/gpu/v1/health")  # and so is the GPU API, which wants a signature
+    assert unsigned.status_code == 401
+    assert unsigned.get_json()["error"]["code"] == "bad_signature"
