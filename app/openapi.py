@@ -171,6 +171,7 @@ def _generating(summary: str, request_schema: str, params: list | None = None) -
 
 def build_openapi(settings) -> dict:
     """The OpenAPI 3.0 document for this deployment (limits such as n and steps come from its config)."""
+    from app.openapi_media import media_paths, media_schemas  # it builds on this module's helpers
     image_id = _path_param("image_id", "Image id (UUID).")
     no_content = {"204": {"description": "Done"}}
     binary = {"200": {"description": "The bytes", "content": {"image/*": {"schema": {"type": "string",
@@ -281,6 +282,9 @@ def build_openapi(settings) -> dict:
                                                                 "video_id": {"type": "string"}})))},
         "/links/{token}": {"delete": _op("Revoke a share link", no_content, tags=["links"],
                                          params=[_path_param("token", "The link's token.")])},
+        "/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.0")},
+                                     public=True, tags=["meta"])},
+        **media_paths(),
     }
     paths["/images/edits"]["post"]["requestBody"]["content"]["multipart/form-data"] = {"schema": _ref("EditUpload")}
     paths["/images/generations"]["post"]["requestBody"]["content"]["application/json"]["example"] = {
@@ -288,16 +292,16 @@ def build_openapi(settings) -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Atelier API", "version": "1.0.0",
-                 "description": "Generate images, keep them in a library, share them. Errors are always "
-                                "{\"error\": {\"code\", \"message\", \"field\"?}}: 401 not logged in, 402 not "
-                                "enough credits, 403 email not verified, 404 not yours or missing, 409 conflict, "
-                                "413 too large, 422 a field is wrong (named in `field`), 429 slow down, "
+                 "description": "Generate images, music and music videos, keep them in a library, share them. "
+                                "Errors are always {\"error\": {\"code\", \"message\", \"field\"?}}: 401 not logged "
+                                "in, 402 not enough credits, 403 email not verified, 404 not yours or missing, "
+                                "409 conflict, 413 too large, 422 a field is wrong (named in `field`), 429 slow down, "
                                 "502/503/504 the GPU pool failed (nothing was charged)."},
         "servers": [{"url": settings.base_url.rstrip("/") + "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(settings),
+            "schemas": {**_schemas(settings), **media_schemas(settings)},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An API token from POST /tokens."},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",

@@ -50,6 +50,8 @@ def upload():
         raise ApiError(422, "Send the audio as the multipart field 'audio'.", field="audio")
     data = upload_file.stream.read(limit + 1)
     title = (request.form.get("title") or upload_file.filename or "").strip()[:200] or None
+    if title and "\x00" in title:  # PostgreSQL text cannot hold NUL
+        raise ApiError(422, "'title' must not contain NUL characters.", field="title")
     return audio_json(audio.store_upload(current_user, data, title)), 201
 
 

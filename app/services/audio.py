@@ -119,7 +119,8 @@ def submit_generation(user: User, data: dict) -> Audio:
     """Queue text-to-music (or a continuation of `continue_from`): the quoted seconds are held at once."""
     settings = _settings()
     prompt = data.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > settings.gpu_max_prompt_chars:
+    if (not isinstance(prompt, str) or not prompt.strip() or len(prompt) > settings.gpu_max_prompt_chars
+            or "\x00" in prompt):  # PostgreSQL text cannot hold NUL
         raise ApiError(422, f"'prompt' must be text of 1 to {settings.gpu_max_prompt_chars} characters.",
                        field="prompt")
     prompt = prompt.strip()
@@ -129,8 +130,11 @@ def submit_generation(user: User, data: dict) -> Audio:
         raise ApiError(422, f"'duration' must be a number of seconds in (0, {MAX_GENERATE_SECONDS}].",
                        field="duration")
     model = data.get("model", settings.gpu_models[0] if settings.gpu_models else "tiny")
-    if not isinstance(model, str):
+    if not isinstance(model, str) or "\x00" in model:
         raise ApiError(422, "'model' must be a model id.", field="model")
+    title = data.get("title")
+    if title is not None and (not isinstance(title, str) or len(title) > 200 or "\x00" in title):
+        raise ApiError(422, "'title' must be text of at most 200 characters.", field="title")
     seed = data.get("seed", int.from_bytes(uuid.uuid4().bytes[:4], "big"))
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ApiError(422, "'seed' must be a whole number ≥ 0.", field="seed")
@@ -144,7 +148,7 @@ def submit_generation(user: User, data: dict) -> Audio:
     row = Audio(public_id=uuid.uuid4(), user_id=user.id, kind="continuation" if parent else "generated",
                 parent_id=parent.id if parent else None, status="queued", prompt=prompt, model_id=model, seed=seed,
                 duration_seconds=float(seconds), hold_id=entry.id, attempts=0,
-                title=(data.get("title") if isinstance(data.get("title"), str) else None) or prompt[:200])
+                title=(title or "").strip() or prompt[:200])
     try:
         db.session.add(row)
         db.session.commit()

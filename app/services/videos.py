@@ -73,7 +73,7 @@ def check_prompts(raw: Any, duration: float) -> list[dict]:
             raise ApiError(422, f"{where}.at must be a time in seconds between 0 and the video's end "
                                 f"({duration:g} s).", field="prompts")
         text = item.get("prompt")
-        if not isinstance(text, str) or not text.strip() or len(text) > limit:
+        if not isinstance(text, str) or not text.strip() or len(text) > limit or "\x00" in text:
             raise ApiError(422, f"{where}.prompt must be text of 1 to {limit} characters.", field="prompts")
         seed = item.get("seed", index)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
@@ -91,8 +91,8 @@ def _apply_settings(project: VideoProject, data: dict) -> None:
     settings = _settings()
     if "title" in data:
         title = data["title"]
-        if title is not None and not isinstance(title, str):
-            raise ApiError(422, "'title' must be text.", field="title")
+        if title is not None and (not isinstance(title, str) or "\x00" in title):
+            raise ApiError(422, "'title' must be text (without NUL characters).", field="title")
         project.title = (title or "").strip()[:200] or None
     project.width = _size(data, "width", project.width or 512)
     project.height = _size(data, "height", project.height or 512)
@@ -104,7 +104,7 @@ def _apply_settings(project: VideoProject, data: dict) -> None:
                                      0, settings.gpu_max_guidance))
     project.smooth = float(_number(data, "smooth", project.smooth or 0.0, 0, 1))
     model = data.get("model", project.model_id or (settings.gpu_models[0] if settings.gpu_models else "tiny"))
-    if not isinstance(model, str):
+    if not isinstance(model, str) or "\x00" in model:
         raise ApiError(422, "'model' must be a model id.", field="model")
     pricing.model_multiplier(model)  # 422 for unknown or disabled models
     project.model_id = model
