@@ -26,7 +26,7 @@ def _file(*media_types: str, partial: bool = False) -> dict:
     responses = {"200": {"description": "The bytes", "content": content}}
     if partial:
         responses["206"] = {"description": "The requested byte range (Range header)", "content": content}
-        responses["416"] = {"description": "The requested range is outside the file"}
+        responses["416"] = _json(_ref("Error"), "The requested range is outside the file")
     return responses
 
 

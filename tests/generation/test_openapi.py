@@ -143,6 +143,7 @@ def test_fuzzing_audio_and_video_operations_on_real_ids_finds_no_5xx_and_no_resp
     assert whole.content == seeded["wav"]
     part = call("GET", "/audio/{public_id}/file", 206, clip["id"], headers={"Range": "bytes=0-99"})
     assert part.content == seeded["wav"][:100]
+    call("GET", "/audio/{public_id}/file", 416, clip["id"], headers={"Range": f"bytes={len(seeded['wav'])}-"})
     assert call("GET", "/videos/{public_id}/file", 200, seeded["video"], query={"download": "1"}).headers[
         "content-disposition"][0].startswith("attachment")
     assert call("GET", "/videos/{public_id}/poster", 200, seeded["video"]).content.startswith(b"\x89PNG")
