@@ -52,6 +52,7 @@ class Transaction(PublicIdMixin, TimestampMixin, Base):
     # Credits: positive for entries that add credits, the size of the debit or reservation otherwise.
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     remaining: Mapped[int | None] = mapped_column(BigInteger)
+    # Credit entries: when what remains expires. Holds: the deadline after which the sweeper releases them.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str | None] = mapped_column(String(10))
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="CASCADE"), index=True)

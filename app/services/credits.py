@@ -22,8 +22,10 @@ GPU work pays like this (ids, so a Celery task can settle a hold taken by the we
     credits.capture(entry.id, delivered_cost)   # charge what was delivered (≤ held), give back the rest
     credits.release(entry.id)                   # or, when it failed, give everything back
 
-or, in one process, `with credits.reserved(user_id, cost) as r: ...; r.charge(n)`. Holds never settled are
-released by `flask credits sweep-holds` after hold_timeout_minutes; capturing a released hold is a 409.
+or, in one process, `with credits.reserved(user_id, cost) as r: ...; r.charge(n)`. Every hold has a deadline
+(its expires_at: hold_timeout_minutes after it was taken, or later if the caller asks); work that legitimately runs
+or waits longer moves it forward with extend_hold(). `flask credits sweep-holds` releases only active holds whose
+deadline has passed; capturing a released hold is a 409.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from app.errors import ApiError
@@ -233,20 +235,30 @@ def spend(user: User | int, amount: int, *, idempotency_key: str | None = None, 
 
 
 def hold(user: User | int, amount: int, *, idempotency_key: str | None = None, memo: str | None = None,
-         now: datetime | None = None) -> Transaction:
-    """Reserve credits before GPU work; settle the returned hold with capture() or release() by its id."""
-    return _debit("hold", user, amount, idempotency_key, memo, now)
+         expires_at: datetime | None = None, now: datetime | None = None) -> Transaction:
+    """Reserve credits before GPU work; settle the returned hold with capture() or release() by its id.
+
+    The hold's deadline is now + hold_timeout_minutes, or `expires_at` when that is later.
+    """
+    return _debit("hold", user, amount, idempotency_key, memo, now, expires_at)
+
+
+def _hold_deadline(now: datetime, requested: datetime | None) -> datetime:
+    default = now + timedelta(minutes=_settings().hold_timeout_minutes)
+    return default if requested is None or requested < default else requested
 
 
 def _debit(kind: str, user: User | int, amount: int, key: str | None, memo: str | None,
-           now: datetime | None) -> Transaction:
+           now: datetime | None, expires_at: datetime | None = None) -> Transaction:
     uid, now = _user_id(user), now or utcnow()
     _check_amount(amount)
     _check_key(key)
+    # The deadline is not part of the fingerprint: a retried request computes a slightly different one.
     fingerprint = _fingerprint(kind, amount=amount, memo=memo)
     postgres = db.session.get_bind().dialect.name == "postgresql"
     fields = dict(idempotency_key=key, request_fingerprint=fingerprint, memo=memo,
-                  status="active" if kind == "hold" else None)
+                  status="active" if kind == "hold" else None,
+                  expires_at=_hold_deadline(now, expires_at) if kind == "hold" else None)
     if postgres and key is None:
         with _unit(True):
             row = _draw_and_post_pg(uid, kind, amount, now, fields, lock=True) or _refuse(uid, amount, now)
@@ -291,11 +303,11 @@ WITH live AS (
     FROM take WHERE t.id = take.id AND t.remaining >= take.amount
     RETURNING t.id, take.amount, take.before
 )
-INSERT INTO transactions (public_id, user_id, kind, amount, allocations, status, idempotency_key,
+INSERT INTO transactions (public_id, user_id, kind, amount, allocations, status, expires_at, idempotency_key,
                           request_fingerprint, memo, created_at)
 SELECT CAST(:public_id AS uuid), :user_id, :kind, :amount,
        json_agg(json_build_object('entry', id, 'amount', amount) ORDER BY before),
-       :status, :idempotency_key, :request_fingerprint, :memo, :now
+       :status, :expires_at, :idempotency_key, :request_fingerprint, :memo, :now
 FROM moved HAVING COALESCE(SUM(amount), 0) = :amount
 RETURNING *
 """
@@ -485,12 +497,38 @@ def expire_due(now: datetime | None = None) -> int:
     return posted
 
 
+def _deadline(hold_entry: Transaction, timeout: timedelta) -> datetime:
+    """When an active hold becomes stale: its expires_at, or created_at + timeout for rows without one."""
+    return hold_entry.expires_at or hold_entry.created_at + timeout
+
+
+def extend_hold(hold_id: int, until: datetime) -> Transaction:
+    """Move an active hold's deadline forward to `until` (long work that is still alive); never moves it back.
+
+    A captured or released hold is returned unchanged, so a late heartbeat is harmless; check its status.
+    """
+    with _unit(True):
+        hold_entry = _locked_hold(hold_id)
+        timeout = timedelta(minutes=_settings().hold_timeout_minutes)
+        if hold_entry.status == "active" and until > _deadline(hold_entry, timeout):
+            db.session.execute(update(T).where(T.id == hold_entry.id, T.status == "active").values(expires_at=until)
+                               .execution_options(synchronize_session=False))
+            db.session.refresh(hold_entry)
+        return hold_entry
+
+
 def sweep_stale_holds(now: datetime | None = None, timeout_minutes: int | None = None) -> int:
-    """Release every hold still active after hold_timeout_minutes; returns how many this run released."""
+    """Release every active hold whose deadline has passed; returns how many this run released.
+
+    Holds without a deadline (rows from before deadlines existed) are stale `timeout_minutes` (default
+    hold_timeout_minutes) after they were taken.
+    """
     now = now or utcnow()
     minutes = _settings().hold_timeout_minutes if timeout_minutes is None else timeout_minutes
+    timeout = timedelta(minutes=minutes)
     stale = db.session.scalars(
-        select(T.id).where(T.kind == "hold", T.status == "active", T.created_at < now - timedelta(minutes=minutes))
+        select(T.id).where(T.kind == "hold", T.status == "active",
+                           or_(T.expires_at <= now, and_(T.expires_at.is_(None), T.created_at <= now - timeout)))
         .order_by(T.id)
     ).all()
     db.session.rollback()
@@ -498,7 +536,8 @@ def sweep_stale_holds(now: datetime | None = None, timeout_minutes: int | None =
     for hold_id in stale:
         with _unit(True):
             hold_entry = _locked_hold(hold_id)
-            if hold_entry.status == "active":
+            # Re-checked under the lock: the job may have extended the hold since the scan.
+            if hold_entry.status == "active" and _deadline(hold_entry, timeout) <= now:
                 _give_back(hold_entry, hold_entry.allocations, now, "released by the sweeper: never settled")
                 _set_status(hold_entry, "released", now)
                 swept += 1

@@ -1,6 +1,6 @@
-"""A Hypothesis state machine drives grants, spends, holds, settlement, expiry, sweeps and referral rewards in
-random order while time moves forward; after every step balances are never negative, equal the entries, and the
-audit passes."""
+"""A Hypothesis state machine drives grants, spends, holds, settlement, hold extensions, expiry, sweeps and
+referral rewards in random order while time moves forward; after every step balances are never negative, equal the
+entries, and the audit passes."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -122,6 +122,19 @@ def build_machine(app):
             credits.release(hold_id, now=self.now)
             returned = entry.amount - self._expired_returns(hold_id) if was_active else 0
             assert self._balance(entry.user_id) == before + returned
+
+        @rule(hold_id=holds, hours=st.integers(0, 48))
+        def extend(self, hold_id, hours):
+            if hold_id is None:
+                return
+            entry = db.session.get(Transaction, hold_id)
+            db.session.refresh(entry)
+            status, deadline, until = entry.status, entry.expires_at, self.now + timedelta(hours=hours)
+            before = self._balance(entry.user_id)
+            credits.extend_hold(hold_id, until)
+            db.session.refresh(entry)
+            assert entry.status == status and self._balance(entry.user_id) == before
+            assert entry.expires_at == (max(deadline, until) if status == "active" else deadline)
 
         def _expired_returns(self, hold_id: int) -> int:
             """Credits a settlement gave back to grants that had expired meanwhile (they do not come back)."""
