@@ -5,6 +5,7 @@ import base64
 import hashlib
 import logging
 import uuid
+from datetime import timedelta
 
 import numpy as np
 from flask import current_app
@@ -177,6 +178,10 @@ def generate(audio_id: int) -> str:
     if row.attempts > settings.celery_max_redeliveries + 1:
         fail(audio_id, f"generation died {row.attempts - 1} times; giving up")
         return "stopped"
+    if row.hold_id is not None:
+        # The clip may have waited in the queue; its hold must outlive the GPU request that starts now.
+        credits.extend_hold(row.hold_id, utcnow() + timedelta(minutes=settings.hold_timeout_minutes,
+                                                              seconds=settings.gpu_request_timeout_seconds))
     payload = {"model": row.model_id, "prompt": row.prompt, "seconds": row.duration_seconds, "seed": row.seed}
     if row.parent_id is not None:
         parent = db.session.get(Audio, row.parent_id)

@@ -12,6 +12,7 @@ import io
 import logging
 import random
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Callable
 
 from flask import current_app
@@ -22,7 +23,7 @@ from app import signals
 from app.errors import ApiError
 from app.extensions import db
 from app.gpu.schedulers import canonical_scheduler
-from app.models import Image, User
+from app.models import Image, User, utcnow
 from app.services import credits, media, pricing
 from app.services.gpu_client import client_from_settings
 
@@ -367,7 +368,11 @@ def execute(user: User, plan_: Plan, *, request_id: str | None = None,
     """
     user_id = user.id
     memo = f"{plan_.operation} with {plan_.model}"
-    hold_id = credits.hold(user_id, plan_.cost, memo=memo).id
+    settings = _settings()
+    # An asynchronous job holds when it starts; the deadline outlives the GPU request it is about to make.
+    deadline = utcnow() + timedelta(minutes=settings.hold_timeout_minutes,
+                                    seconds=settings.gpu_request_timeout_seconds)
+    hold_id = credits.hold(user_id, plan_.cost, memo=memo, expires_at=deadline).id
     if on_hold is not None:
         on_hold(hold_id)
     stored: list[Image] = []

@@ -2,7 +2,8 @@
 resumed from the first missing chunk, then encoded to MP4 with the audio and stored as a library video.
 
 One run holds the project's lease (renewed at each heartbeat) so two workers never render one project at once;
-a run works for at most video_render_slice_seconds and then hands over to a fresh task.
+a run works for at most video_render_slice_seconds and then hands over to a fresh task. The heartbeat also moves
+the credit hold's deadline forward, so the stale-hold sweeper never releases the hold of a render still working.
 """
 from __future__ import annotations
 
@@ -160,8 +161,8 @@ def _acquire(project_id: int) -> VideoProject | None:
     return project
 
 
-def _heartbeat(project: VideoProject, frames_done: int, rate: float | None) -> bool:
-    """Record progress and renew the lease; False when the project stopped rendering (cancelled)."""
+def _heartbeat(project: VideoProject, frames_done: int, rate: float | None, extend_hold: bool = False) -> bool:
+    """Record progress and renew the lease (and the hold, if asked); False when the project stopped rendering."""
     values = {"frames_done": frames_done, "credits_used": videos.credits_for_frames(project, frames_done),
               "lease_until": utcnow() + timedelta(seconds=_settings().video_render_lease_seconds)}
     if rate:
@@ -170,7 +171,11 @@ def _heartbeat(project: VideoProject, frames_done: int, rate: float | None) -> b
     result = db.session.execute(update(P).where(P.id == project.id, P.status == "rendering").values(**values)
                                 .execution_options(synchronize_session=False))
     db.session.commit()
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    if extend_hold and project.hold_id is not None:
+        videos.keep_hold(project.hold_id)
+    return True
 
 
 def release_lease(project_id: int, ended_on_purpose: bool = True) -> None:
@@ -230,7 +235,7 @@ def _render_chunks(project: VideoProject, settings) -> str:
     done = [c for c in chunks if storage.exists(chunk_key(project, c.index))]
     frames_done = sum(c.frames for c in done)
     missing = [c for c in chunks if c not in done]
-    if not _heartbeat(project, frames_done, None):
+    if not _heartbeat(project, frames_done, None, extend_hold=True):
         return "stopped"
     if not missing:
         return "complete"
@@ -238,6 +243,9 @@ def _render_chunks(project: VideoProject, settings) -> str:
     started, rendered = time.monotonic(), 0
     deadline = started + settings.video_render_slice_seconds
     heartbeat = max(0.5, settings.video_render_lease_seconds / 3)
+    # The hold is extended a full hold_timeout_minutes ahead every third of that, not at every heartbeat.
+    extend_every = max(heartbeat, settings.hold_timeout_minutes * 60 / 3)
+    next_extend = started + extend_every
     queue = iter(missing)
     error: Exception | None = None
     stopped = False
@@ -264,7 +272,10 @@ def _render_chunks(project: VideoProject, settings) -> str:
                     frames_done += chunk.frames
                     rendered += chunk.frames
             elapsed = time.monotonic() - started
-            if not _heartbeat(project, frames_done, rendered / elapsed if rendered and elapsed else None):
+            extend = time.monotonic() >= next_extend
+            if extend:
+                next_extend = time.monotonic() + extend_every
+            if not _heartbeat(project, frames_done, rendered / elapsed if rendered and elapsed else None, extend):
                 stopped = True
             if error is None and not stopped:
                 fill()
@@ -282,6 +293,8 @@ def finish(project_id: int) -> None:
     from app.services import mp4
 
     project = db.session.get(P, project_id, populate_existing=True)
+    if project.hold_id is not None:
+        videos.keep_hold(project.hold_id)  # encoding a long video can outlast the last heartbeat's extension
     storage = get_storage()
     chunks = plan_chunks(project)
     frames: list[np.ndarray] = []

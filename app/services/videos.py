@@ -21,6 +21,9 @@ EDITABLE = ("draft", "ready", "failed", "cancelled")
 MAX_PROMPTS = 200
 MAX_SEED = 2**63 - 1
 MAX_FPS = 60
+# How long a render queued for the batch keeps its credits held before the cron sends it (the cron normally runs
+# every few minutes; the project can be cancelled at any time, which releases the hold).
+BATCH_HOLD_WINDOW = timedelta(hours=24)
 
 
 def _settings():
@@ -240,7 +243,8 @@ def submit(user: User, public_id: str, batch: bool = False) -> VideoProject:
     schedule_rows = compute_schedule(project)
     cost = quote(project)
     entry = credits.hold(user, cost, idempotency_key=f"video-render-{uuid.uuid4().hex}",
-                         memo=f"video project {project.public_id}")
+                         memo=f"video project {project.public_id}",
+                         expires_at=utcnow() + BATCH_HOLD_WINDOW if batch else None)
     try:
         project = find_project(user, public_id, lock=True)
         if project.status not in EDITABLE:
@@ -277,17 +281,29 @@ def enqueue_due(stale_after_seconds: int = 600) -> list[int]:
     stale = now - timedelta(seconds=stale_after_seconds)
     rows = db.session.scalars(select(VideoProject).where(VideoProject.status.in_(("queued", "rendering")))
                               .with_for_update(skip_locked=True)).all()
-    due = []
+    due, holds = [], []
     for project in rows:
         never_sent = project.status == "queued" and (project.enqueued_at is None or project.enqueued_at < stale)
         abandoned = project.status == "rendering" and (project.lease_until is None or project.lease_until < stale)
         if never_sent or abandoned:
             project.enqueued_at = now
             due.append(project.id)
+            if project.hold_id is not None:
+                holds.append(project.hold_id)
     db.session.commit()
+    for hold_id in holds:  # the render waits in the media queue until its first heartbeat extends it again
+        keep_hold(hold_id)
     for project_id in due:
         enqueue(project_id)
     return due
+
+
+def keep_hold(hold_id: int) -> None:
+    """Move a live render's hold deadline hold_timeout_minutes ahead, so the sweeper leaves it alone."""
+    try:
+        credits.extend_hold(hold_id, utcnow() + timedelta(minutes=_settings().hold_timeout_minutes))
+    except Exception:  # bookkeeping must not stop a render; settle() copes with a hold released meanwhile
+        log.exception("could not extend hold %s", hold_id)
 
 
 def cancel(user: User, public_id: str) -> VideoProject:
@@ -310,19 +326,34 @@ def settle(project: VideoProject) -> None:
     if project.hold_id is None:
         return
     amount = {"ready": project.credits_quoted, "cancelled": project.credits_used}.get(project.status, 0)
+    amount = min(amount, project.credits_quoted)
     try:
-        credits.capture(project.hold_id, min(amount, project.credits_quoted),
-                        idempotency_key=f"video-settle-{project.hold_id}", memo=f"video project {project.public_id}")
+        credits.capture(project.hold_id, amount, idempotency_key=f"video-settle-{project.hold_id}",
+                        memo=f"video project {project.public_id}")
     except ApiError as exc:
-        # The stale-hold sweeper released a hold that waited longer than hold_timeout_minutes (a long batch
-        # queue): charge the delivered work directly instead, once; if the credits are gone, the video stands.
         log.warning("could not settle hold %s of project %s: %s", project.hold_id, project.id, exc.message)
         if exc.code == "hold_released" and amount:
-            try:
-                credits.spend(project.user_id, amount, idempotency_key=f"video-charge-{project.hold_id}",
-                              memo=f"video project {project.public_id} (hold expired)")
-            except ApiError as again:
-                log.warning("could not charge project %s after its hold expired: %s", project.id, again.message)
+            _charge_after_release(project, amount)
+
+
+def _charge_after_release(project: VideoProject, amount: int) -> None:
+    """The hold passed its deadline without a heartbeat (every worker was down that long) and was swept.
+
+    Charge the delivered work once (the idempotency key makes any repeat a replay or a refused conflict), and
+    never more than the user has now: what is missing is given, the video stands.
+    """
+    available = credits.balance(project.user_id)["balance"]
+    charge = min(amount, available)
+    if charge < amount:
+        log.warning("project %s: hold %s was released and only %s of %s credits are left to charge",
+                    project.id, project.hold_id, charge, amount)
+    if charge <= 0:
+        return
+    try:
+        credits.spend(project.user_id, charge, idempotency_key=f"video-charge-{project.hold_id}",
+                      memo=f"video project {project.public_id} (hold released before it was settled)")
+    except ApiError as exc:  # spent meanwhile (402) or already charged another amount (409): charge nothing more
+        log.warning("could not charge project %s after its hold was released: %s", project.id, exc.message)
 
 
 def credits_for_frames(project: VideoProject, frames_done: int) -> int:

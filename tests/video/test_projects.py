@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Transaction, VideoProject
+from app.models import Transaction, VideoProject, utcnow
 from app.services import credits as ledger
 from app.services import video_render
 from tests.gpu.conftest import ROOT, base_env
@@ -151,7 +153,31 @@ def test_unreachable_gpu_pool_is_retried_with_backoff_then_fails_and_releases(ap
         assert hold.status == "released"
 
 
-def test_a_hold_swept_while_queued_is_charged_once_directly_when_the_video_is_ready(app, client, make_user):
+def test_a_batch_render_that_waits_past_the_hold_timeout_captures_its_own_hold(app, client, make_user, gpu_pool):
+    user_id, headers = make_user(credits=50)
+    project = _create(client, headers, audio_id=_clip(client, headers)).get_json()
+    client.post(f"/api/v1/video-projects/{project['id']}/render", headers=headers, json={"batch": True})
+    with app.app_context():
+        row = db.session.scalar(select(VideoProject))
+        timeout = timedelta(minutes=app.config["ATELIER"].hold_timeout_minutes)
+        # The sweeper runs long after a hold's timeout while the project still waits for the batch.
+        assert ledger.sweep_stale_holds(now=utcnow() + 3 * timeout) == 0
+        # The batch window is almost over when the render starts: its heartbeat moves the deadline on.
+        db.session.execute(update(Transaction).where(Transaction.id == row.hold_id)
+                           .values(expires_at=utcnow() + timedelta(seconds=30)))
+        db.session.commit()
+        started = utcnow()
+        assert video_render.render_step(row.id) == "done"
+        hold = db.session.get(Transaction, row.hold_id)
+        assert hold.status == "captured" and hold.expires_at >= started + timeout
+        settled = db.session.scalars(select(Transaction).where(Transaction.hold_id == hold.id)).all()
+        assert [(t.kind, t.amount) for t in settled] == [("capture", 8)]
+        assert db.session.scalar(select(Transaction).where(Transaction.kind == "spend")) is None
+        assert (ledger.balance(user_id)["balance"], ledger.balance(user_id)["held"]) == (42, 0)
+        assert ledger.audit().ok
+
+
+def test_a_hold_released_after_its_deadline_is_charged_once_and_never_beyond_the_balance(app, client, make_user):
     user_id, headers = make_user(credits=50)
     project = _create(client, headers, audio_id=_clip(client, headers)).get_json()
     client.post(f"/api/v1/video-projects/{project['id']}/render", headers=headers, json={"batch": True})
@@ -159,11 +185,35 @@ def test_a_hold_swept_while_queued_is_charged_once_directly_when_the_video_is_re
         from app.services import videos
 
         row = db.session.scalar(select(VideoProject))
-        assert ledger.sweep_stale_holds(timeout_minutes=-1) == 1  # the batch waited past hold_timeout_minutes
+        # Nothing sent the batch or renewed the hold for longer than its window: the sweeper releases it.
+        assert ledger.sweep_stale_holds(now=utcnow() + videos.BATCH_HOLD_WINDOW + timedelta(minutes=1)) == 1
+        ledger.spend(user_id, 45)  # the user spent the released credits meanwhile: 5 are left of 8
         row.status = "ready"
         db.session.commit()
         videos.settle(row)
         videos.settle(row)
-        assert ledger.balance(user_id)["balance"] == 50 - 8
-        spends = db.session.scalars(select(Transaction).where(Transaction.kind == "spend")).all()
-        assert [s.amount for s in spends] == [8]
+        assert ledger.balance(user_id)["balance"] == 0
+        spends = db.session.scalars(select(Transaction).where(Transaction.kind == "spend")
+                                    .order_by(Transaction.id)).all()
+        assert [s.amount for s in spends] == [45, 5]
+        ledger.grant(user_id, 20)
+        videos.settle(row)  # a late repeat charges nothing more
+        assert ledger.balance(user_id)["balance"] == 20 and ledger.audit().ok
+
+
+def test_the_cron_that_sends_a_batch_render_renews_its_hold_until_a_worker_picks_it_up(app, client, make_user):
+    user_id, headers = make_user(credits=50)
+    project = _create(client, headers, audio_id=_clip(client, headers)).get_json()
+    client.post(f"/api/v1/video-projects/{project['id']}/render", headers=headers, json={"batch": True})
+    with app.app_context():
+        from app.services import videos
+
+        row = db.session.scalar(select(VideoProject))
+        db.session.execute(update(Transaction).where(Transaction.id == row.hold_id)
+                           .values(expires_at=utcnow() + timedelta(seconds=30)))
+        db.session.commit()
+        sent = utcnow()
+        assert videos.enqueue_due() == [row.id]
+        timeout = timedelta(minutes=app.config["ATELIER"].hold_timeout_minutes)
+        assert ledger.sweep_stale_holds(now=sent + timeout - timedelta(minutes=1)) == 0
+        assert db.session.get(Transaction, row.hold_id).status == "active"
