@@ -63,10 +63,11 @@ def expire():
 
 @credits_group.command("sweep-holds")
 @click.option("--older-than", "minutes", type=click.IntRange(min=0), default=None,
-              help="Minutes a hold may stay active (default: hold_timeout_minutes).")
+              help="Minutes a hold without a deadline may stay active (default: hold_timeout_minutes); "
+                   "holds with a deadline are released once it has passed.")
 @with_appcontext
 def sweep_holds(minutes: int | None):
-    """Release holds that were never captured or released."""
+    """Release active holds whose deadline passed (their work stopped renewing them)."""
     click.echo(f"released {credits.sweep_stale_holds(timeout_minutes=minutes)} stale holds")
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import select
 
+from app.extensions import db
+from app.models import GenerationJob, Transaction
 from app.services import jobs, pricing
 from tests.generation.conftest import wait_available
 
@@ -70,6 +75,12 @@ def test_async_generation_runs_in_the_background_and_signs_its_webhook(app, clie
     assert final["state"] == "succeeded" and len(final["result"]["images"]) == 2
     with app.app_context():
         cost = pricing.image_cost("tiny", 64, 64, 2, 2)
+        # The hold taken when the job started stays safe from the sweeper for the whole GPU request.
+        hold = db.session.get(Transaction, db.session.scalar(
+            select(GenerationJob.hold_id).where(GenerationJob.public_id == uuid.UUID(job["id"]))))
+        settings = app.config["ATELIER"]
+        assert hold.status == "captured" and hold.expires_at >= hold.created_at + timedelta(
+            minutes=settings.hold_timeout_minutes, seconds=settings.gpu_request_timeout_seconds - 5)
     assert balance(user_id) == (100 - cost, 0)
     library = client.get("/api/v1/images", headers=headers).json["items"]
     assert {i["id"] for i in library} == {i["id"] for i in final["result"]["images"]}

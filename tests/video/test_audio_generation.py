@@ -1,6 +1,8 @@
 """Text-to-music and continuation with the tiny MusicGen, on the GPU hosts through the proxy, by a real worker."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -57,6 +59,10 @@ def test_generate_and_continue_music_charged_per_second_delivered(app, client, m
     assert _captures(app) == [2, 1]
     with app.app_context():
         assert ledger.balance(user_id) == {**ledger.balance(user_id), "balance": 17, "held": 0}
+        # Processing moved each hold's deadline past the default, to outlive the GPU request it started.
+        timeout = timedelta(minutes=app.config["ATELIER"].hold_timeout_minutes)
+        holds = db.session.scalars(select(Transaction).where(Transaction.kind == "hold")).all()
+        assert len(holds) == 2 and all(h.expires_at > h.created_at + timeout for h in holds)
     wait_for(lambda: len(hook.received) == 2, timeout=10, message="two webhook posts")
     assert all("is ready" in r["json"]["content"] for r in hook.received)
 
