@@ -4,7 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError
 
+from app.auth import authenticated_by_token
 from app.errors import ApiError
 
 
@@ -49,3 +52,27 @@ def page_args(default_limit: int = 20, max_limit: int = 100) -> tuple[int, str |
     if not 1 <= limit <= max_limit:
         raise ApiError(422, f"'limit' must be between 1 and {max_limit}.", field="limit")
     return limit, request.args.get("cursor") or None
+
+
+def require_csrf_for_cookie_clients() -> None:
+    """Multipart bodies can be sent by cross-site forms, so cookie sessions must prove the CSRF token."""
+    if authenticated_by_token():
+        return
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken") or request.form.get("csrf_token"))
+    except ValidationError:
+        raise ApiError(403, "Send the page's CSRF token in the X-CSRFToken header, or use an API token.",
+                       code="csrf_failed") from None
+
+
+def read_upload(field: str, limit: int, what: str) -> tuple[bytes, str | None]:
+    """The bytes and file name of one multipart file, refusing bodies over `limit` (413) before reading them all."""
+    require_csrf_for_cookie_clients()
+    # Multipart framing adds a little; a body far beyond the limit (chunked ones too) is refused while reading.
+    request.max_content_length = limit + 64 * 1024
+    if request.content_length is not None and request.content_length > request.max_content_length:
+        raise ApiError(413, f"The {what} is larger than {limit} bytes.")
+    upload = request.files.get(field)
+    if upload is None:
+        raise ApiError(422, f"Send the {what} as the multipart field '{field}'.", field=field)
+    return upload.stream.read(limit + 1), upload.filename

@@ -9,8 +9,7 @@ from flask_login import current_user
 from app.auth import api_login_required
 from app.errors import ApiError
 from app.models import Audio
-from app.routes.api_common import json_body
-from app.routes.media_api import _require_csrf_for_cookie_clients
+from app.routes.api_common import json_body, read_upload
 from app.services import audio
 
 bp = Blueprint("audio_api", __name__, url_prefix="/api/v1/audio")
@@ -40,16 +39,8 @@ def list_audio():
 @api_login_required
 def upload():
     """Upload a WAV, MP3, OGG or FLAC (multipart field 'audio'); checked by decoding it."""
-    _require_csrf_for_cookie_clients()
-    limit = current_app.config["ATELIER"].audio_upload_max_bytes
-    request.max_content_length = limit + 64 * 1024
-    if request.content_length is not None and request.content_length > request.max_content_length:
-        raise ApiError(413, f"The audio file is larger than {limit} bytes.")
-    upload_file = request.files.get("audio")
-    if upload_file is None:
-        raise ApiError(422, "Send the audio as the multipart field 'audio'.", field="audio")
-    data = upload_file.stream.read(limit + 1)
-    title = (request.form.get("title") or upload_file.filename or "").strip()[:200] or None
+    data, filename = read_upload("audio", current_app.config["ATELIER"].audio_upload_max_bytes, "audio file")
+    title = (request.form.get("title") or filename or "").strip()[:200] or None
     if title and "\x00" in title:  # PostgreSQL text cannot hold NUL
         raise ApiError(422, "'title' must not contain NUL characters.", field="title")
     return audio_json(audio.store_upload(current_user, data, title)), 201

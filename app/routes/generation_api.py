@@ -10,9 +10,9 @@ from flask_login import current_user
 from app.auth import api_login_required
 from app.errors import ApiError
 from app.models import GenerationJob, Image
-from app.routes.api_common import json_body
+from app.routes.api_common import json_body, require_csrf_for_cookie_clients
 from app.routes.idempotent import idempotent
-from app.routes.media_api import _require_csrf_for_cookie_clients, image_json
+from app.routes.media_api import image_json
 from app.services import generation, jobs, media
 
 bp = Blueprint("generation_api", __name__, url_prefix="/api/v1")
@@ -100,7 +100,7 @@ def create_edit():
     """Edit an image (img2img, inpaint with a mask, instruct): a library image, a template, or an upload here."""
     if request.mimetype != "multipart/form-data":
         return _run("edits", json_body())
-    _require_csrf_for_cookie_clients()
+    require_csrf_for_cookie_clients()
     data = form_fields()
     image_file, mask_file = request.files.get("image"), request.files.get("mask")
     mask_bytes = mask_file.read() if mask_file is not None else None

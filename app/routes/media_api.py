@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
-from flask_wtf.csrf import validate_csrf
-from wtforms.validators import ValidationError
 
-from app.auth import api_login_required, authenticated_by_token
+from app.auth import api_login_required
 from app.errors import ApiError
 from app.models import Image, User
 from app.models.media import IMAGE_KINDS
-from app.routes.api_common import json_body, page_args
+from app.routes.api_common import json_body, page_args, read_upload
 from app.services import media
 from app.services.storage import LocalStorage, get_storage
 
@@ -78,17 +76,6 @@ def _bool_arg(name: str) -> bool | None:
     raise ApiError(422, f"'{name}' must be true or false.", field=name)
 
 
-def _require_csrf_for_cookie_clients() -> None:
-    """Multipart bodies can be sent by cross-site forms, so cookie sessions must prove the CSRF token."""
-    if authenticated_by_token():
-        return
-    try:
-        validate_csrf(request.headers.get("X-CSRFToken") or request.form.get("csrf_token"))
-    except ValidationError:
-        raise ApiError(403, "Send the page's CSRF token in the X-CSRFToken header, or use an API token.",
-                       code="csrf_failed") from None
-
-
 @bp.get("/images")
 @api_login_required
 def list_images():
@@ -106,16 +93,7 @@ def list_images():
 @api_login_required
 def upload_image():
     """Upload one of my own images (multipart field 'image') to edit from."""
-    _require_csrf_for_cookie_clients()
-    limit = current_app.config["ATELIER"].upload_max_bytes
-    # Multipart framing adds a little; a body far beyond the limit (chunked ones too) is refused while reading.
-    request.max_content_length = limit + 64 * 1024
-    if request.content_length is not None and request.content_length > request.max_content_length:
-        raise ApiError(413, f"The image is larger than {limit} bytes.")
-    upload = request.files.get("image")
-    if upload is None:
-        raise ApiError(422, "Send the image as the multipart field 'image'.", field="image")
-    data = upload.stream.read(limit + 1)
+    data, _filename = read_upload("image", current_app.config["ATELIER"].upload_max_bytes, "image")
     title = (request.form.get("title") or "").strip()[:200] or None
     return image_json(media.store_upload(current_user, data, title), current_user, detail=True), 201
 
