@@ -5,7 +5,6 @@ from flask.cli import with_appcontext
 
 from app.errors import ApiError
 from app.services import gpu_pool
-from app.services.gpu_client import GpuClient
 
 
 def _fail(error: ApiError) -> None:
@@ -31,11 +30,9 @@ def add(url: str, name: str | None):
 
 
 def _live_health(url: str) -> str:
-    settings = current_app.config["ATELIER"]
-    try:
-        report = GpuClient(url, settings.gpu_shared_secret, timeout_s=3).health()
-    except ApiError as error:
-        return f"down ({error.message})"
+    report, why_down = gpu_pool.fetch_health(url, current_app.config["ATELIER"].gpu_shared_secret)
+    if report is None:
+        return f"down ({why_down})"
     loaded = ",".join(report.get("loaded_models", [])) or "-"
     memory = report.get("memory", {})
     return (f"up loaded={loaded} queue={report.get('queue_depth')} in_flight={report.get('in_flight')} "

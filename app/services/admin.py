@@ -15,11 +15,9 @@ from app.extensions import db
 from app.models import Audio, GenerationJob, Image, Transaction, User, VideoProject, Video, utcnow
 from app.models.credit import CREDIT_KINDS
 from app.services import accounts, credits, gpu_pool
-from app.services.gpu_client import GpuClient
 
 USERS_PER_PAGE = 25
 STATS_DAYS = 30
-HEALTH_TIMEOUT_S = 3
 MAX_GRANT = 10_000_000
 MAX_EXPIRY_DAYS = 3650
 # Ledger kinds that are credits actually used: direct spends and the final cost of settled holds.
@@ -221,17 +219,6 @@ class HostStatus:
         return int(memory.get("used_bytes") or 0) // 2**20, int(memory.get("budget_bytes") or 0) // 2**20
 
 
-def fetch_health(url: str, secret: str | None, timeout_s: float = HEALTH_TIMEOUT_S) -> tuple[dict | None, str | None]:
-    """Ask one GPU host for its signed /gpu/v1/health: (report, None) when up, (None, why) when not."""
-    try:
-        return GpuClient(url, secret or "", timeout_s=timeout_s).health(), None
-    except ApiError as error:
-        # The client words a refused connection for users of the whole pool; here it is about one host.
-        if error.code == "gpu_unavailable":
-            return None, "unreachable: nothing answered at this address"
-        return None, error.message
-
-
 def host_statuses() -> list[HostStatus]:
     """Hosts from the api_hosts table and config gpu_hosts, each with live health fetched in parallel."""
     settings = current_app.config["ATELIER"]
@@ -241,7 +228,7 @@ def host_statuses() -> list[HostStatus]:
                  if url.rstrip("/") not in listed]
     if statuses:
         with ThreadPoolExecutor(max_workers=min(8, len(statuses))) as pool:
-            results = list(pool.map(lambda s: fetch_health(s.url, settings.gpu_shared_secret), statuses))
+            results = list(pool.map(lambda s: gpu_pool.fetch_health(s.url, settings.gpu_shared_secret), statuses))
         for status, (report, error) in zip(statuses, results):
             status.up, status.error, status.health = report is not None, error, report or {}
     return statuses

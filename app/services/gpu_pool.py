@@ -8,7 +8,10 @@ from sqlalchemy import select
 from app.errors import ApiError
 from app.extensions import db
 from app.models.host import ApiHost, ModelEntry
+from app.services.gpu_client import GpuClient
 
+
+HEALTH_TIMEOUT_S = 3
 
 def _normalize_url(url: str) -> str:
     parsed = urlparse(url.strip())
@@ -90,3 +93,14 @@ def set_model_enabled(model_id: str, enabled: bool) -> ModelEntry:
     entry.enabled = enabled
     db.session.commit()
     return entry
+
+
+def fetch_health(url: str, secret: str | None, timeout_s: float = HEALTH_TIMEOUT_S) -> tuple[dict | None, str | None]:
+    """Ask one GPU host for its signed /gpu/v1/health: (report, None) when up, (None, why) when not."""
+    try:
+        return GpuClient(url, secret or "", timeout_s=timeout_s).health(), None
+    except ApiError as error:
+        # The client words a refused connection for users of the whole pool; here it is about one host.
+        if error.code == "gpu_unavailable":
+            return None, "unreachable: nothing answered at this address"
+        return None, error.message
