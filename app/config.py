@@ -96,6 +96,7 @@ class Settings:
     job_executor: str = "thread"
     job_workers: int = 2
     webhook_secret: str | None = None
+    webhook_allow_private_addresses: bool = False
 
     # Media jobs
     video_generation_fps: int = 16

@@ -15,7 +15,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
-from urllib.parse import urlparse
 
 import requests
 from flask import Flask, current_app
@@ -24,7 +23,7 @@ from sqlalchemy import select, update
 from app.errors import ApiError
 from app.extensions import db
 from app.models import GenerationJob, Image, User, utcnow
-from app.services import generation, media
+from app.services import generation, media, outbound
 
 log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -78,19 +77,10 @@ def executor() -> Executor:
     return app.extensions["job_executor"]
 
 
-def _check_webhook(url: str | None) -> str | None:
-    if url is None or url == "":
-        return None
-    parsed = urlparse(url) if isinstance(url, str) else None
-    if parsed is None or "\x00" in url or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
-        raise ApiError(422, "'webhook_url' must be an http(s) URL of at most 2000 characters.", field="webhook_url")
-    return url
-
-
 def create_job(user: User, operation: str, data: dict, image_id: str | None = None,
                webhook_url: str | None = None, request_id: str | None = None) -> GenerationJob:
     """Validate and price the request now (422/402/403 answer at once), then queue it; holds nothing yet."""
-    webhook_url = _check_webhook(webhook_url)
+    webhook_url = outbound.check_url(webhook_url, "webhook_url")
     data = dict(data)
     data.pop("webhook_url", None)
     if operation == "edits" and data.get("mask") is not None:
@@ -224,10 +214,12 @@ def _notify(job: GenerationJob) -> None:
                    "X-Atelier-Event": f"job.{job.state}", "X-Atelier-Timestamp": stamp,
                    "X-Atelier-Signature": sign_webhook(webhook_secret(), stamp, body)}
         try:
-            response = requests.post(job.webhook_url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S,
-                                     allow_redirects=False)
+            response = outbound.post(job.webhook_url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S)
             if response.status_code < 500:
                 return
+        except outbound.UnsafeURL as exc:  # retrying cannot make the address acceptable
+            log.warning("webhook for job %s refused: %s", job.public_id, exc)
+            return
         except requests.RequestException as exc:
             log.warning("webhook for job %s failed: %s", job.public_id, exc)
         time.sleep(1 + attempt)

@@ -6,16 +6,21 @@ import logging
 import requests
 from flask import current_app
 
-from app.services import mailer
+from app.services import mailer, outbound
 
 log = logging.getLogger(__name__)
 
 
-def _post_webhook(url: str, payload: dict) -> None:
+def _post_webhook(url: str, payload: dict, trusted: bool) -> None:
     try:
-        response = requests.post(url, json=payload, timeout=10)
+        if trusted:  # the operator's own config, not a user's URL
+            response = requests.post(url, json=payload, timeout=10)
+        else:
+            response = outbound.post(url, json=payload, timeout=10)
         if response.status_code >= 300:
             log.warning("webhook %s answered %s", url, response.status_code)
+    except outbound.UnsafeURL as exc:
+        log.warning("webhook %s refused: %s", url, exc)
     except requests.RequestException as exc:  # a dead webhook must not fail the job that already finished
         log.warning("webhook %s failed: %s", url, exc)
 
@@ -35,6 +40,7 @@ def job_finished(user, kind: str, title: str, ok: bool, link: str, reason: str |
     payload = {"content": line, "username": "Atelier",
                "embeds": [{"title": subject, "url": link if ok else None,
                            "description": reason if not ok else None}]}
-    for url in (settings.video_generation_discord_webhook, getattr(user, "notification_webhook_url", None)):
-        if url:
-            _post_webhook(url, payload)
+    if settings.video_generation_discord_webhook:
+        _post_webhook(settings.video_generation_discord_webhook, payload, trusted=True)
+    if getattr(user, "notification_webhook_url", None):
+        _post_webhook(user.notification_webhook_url, payload, trusted=False)

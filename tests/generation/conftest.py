@@ -129,7 +129,7 @@ def pytest_configure(config):
 def settings_overrides(settings_overrides, request, gpu_stack):
     """The shared overrides, the session's proxy, and those of the test's `settings` marker."""
     settings_overrides.update(proxy_url=gpu_stack["proxy"].url, gpu_shared_secret=SECRET, job_workers=2,
-                              gpu_request_timeout_seconds=120)
+                              gpu_request_timeout_seconds=120, webhook_allow_private_addresses=True)
     marker = request.node.get_closest_marker("settings")
     if marker is not None:
         settings_overrides.update(marker.kwargs)

@@ -27,6 +27,7 @@ from tests.gpu.conftest import ROOT, SECRET, Process, Signed, base_env, start_gp
 # Short broker and lease timings so a killed worker's render is picked up again within seconds.
 FAST_JOBS = {
     "gpu_shared_secret": SECRET,
+    "webhook_allow_private_addresses": True,  # the tests' webhook receivers listen on 127.0.0.1
     "celery_visibility_timeout_seconds": 16,
     "celery_task_time_limit_seconds": 14,
     "celery_task_soft_time_limit_seconds": 12,
