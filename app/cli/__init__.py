@@ -15,6 +15,7 @@ COMMAND_GROUPS = (
     ("app.cli.users", "users_group", True),
     ("app.cli.media", "media_group", True),
     ("app.cli.videos", "videos_group", True),
+    ("app.cli.maintenance", "maintenance_group", True),
 )
 
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import IdempotentResponse
+from app.models import IdempotentResponse, utcnow
 
 MAX_KEY_LENGTH = 200
 
@@ -78,3 +79,13 @@ def abandon(user_id: int, key: str, route: str) -> None:
     db.session.execute(delete(IdempotentResponse).where(
         IdempotentResponse.user_id == user_id, IdempotentResponse.key == key, IdempotentResponse.route == route))
     db.session.commit()
+
+
+def purge(older_than_hours: int = 24, now: datetime | None = None) -> int:
+    """Delete stored responses created more than OLDER_THAN_HOURS ago; retries after that run as new requests."""
+    if older_than_hours < 1:  # a younger row may belong to a request still running, which would then run twice
+        raise ValueError("older_than_hours must be at least 1")
+    cutoff = (now or utcnow()) - timedelta(hours=older_than_hours)
+    result = db.session.execute(delete(IdempotentResponse).where(IdempotentResponse.created_at < cutoff))
+    db.session.commit()
+    return result.rowcount
