@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from limits import parse as parse_limit
+
 ENV_PREFIX = "ATELIER_"
 ROLES = ("cpu", "gpu", "all")
 ENVIRONMENTS = ("development", "testing", "production")
@@ -38,6 +40,7 @@ class Settings:
     password_reset_ttl_minutes: int = 60
     login_rate_limit_per_account: str = "10 per 5 minutes"
     login_rate_limit_per_ip: str = "30 per 5 minutes"
+    register_rate_limit_per_ip: str = "20 per hour"
 
     # Mail
     sendgrid_api_key: str | None = None
@@ -146,6 +149,10 @@ class Settings:
         if not (0 < self.celery_task_soft_time_limit_seconds < self.celery_task_time_limit_seconds
                 < self.celery_visibility_timeout_seconds):
             raise ConfigError("celery time limits must satisfy 0 < soft < hard < celery_visibility_timeout_seconds")
+        try:
+            parse_limit(self.register_rate_limit_per_ip)
+        except ValueError as exc:
+            raise ConfigError(f"register_rate_limit_per_ip: {exc}") from None
         if not 1 <= self.video_chunk_frames <= self.gpu_max_frames:
             raise ConfigError("video_chunk_frames must be between 1 and gpu_max_frames")
         if self.is_production:

@@ -5,8 +5,9 @@ from flask import Blueprint, jsonify
 from flask_login import current_user, login_user, logout_user
 
 from app.auth import api_login_required, authenticated_by_token
+from app.errors import ApiError
 from app.routes.api_common import json_body
-from app.routes.login_limits import mail_limit, throttled
+from app.routes.login_limits import check_registration_allowed, count_registration, mail_limit, throttled
 from app.services import accounts, api_tokens
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/v1")
@@ -14,11 +15,17 @@ bp = Blueprint("auth_api", __name__, url_prefix="/api/v1")
 
 @bp.post("/auth/register")
 def register():
-    """Create an account and email a verification link; 201 with the account."""
+    """Create an account and email a verification link; 201 with the account, 429 past the per-IP sign-up limit."""
+    check_registration_allowed()
     data = json_body()
     referral = data.get("referral_code")
-    user = accounts.register(data.get("email"), data.get("password"),
-                             referral.strip() if isinstance(referral, str) else None)
+    try:
+        user = accounts.register(data.get("email"), data.get("password"),
+                                 referral.strip() if isinstance(referral, str) else None)
+    except ApiError as error:
+        count_registration(error)
+        raise
+    count_registration()
     return jsonify({"user": accounts.serialize_user(user)}), 201
 
 

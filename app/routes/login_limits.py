@@ -1,9 +1,14 @@
 """Throttles shared by the JSON API and the pages: failed log-ins per account and per IP, and mail-sending forms."""
 from __future__ import annotations
 
+import math
+import time
+
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
+from limits import parse
 
+from app.errors import ApiError
 from app.extensions import limiter
 
 
@@ -61,3 +66,25 @@ def _mail_key() -> str:
 
 mail_limit = limiter.shared_limit(MAIL_LIMIT, scope="account-mail", key_func=_mail_key, methods=["POST"],
                                   error_message="too many emails asked for; wait before asking again")
+
+
+# Sign-ups per client IP: accounts created, and attempts answered "email taken" (which probe who has an account).
+def _registration():
+    return parse(current_app.config["ATELIER"].register_rate_limit_per_ip), "register-ip", _ip_key()
+
+
+def check_registration_allowed() -> None:
+    """429 with Retry-After once this client IP has used up register_rate_limit_per_ip."""
+    item, *key = _registration()
+    if limiter.limiter.test(item, *key):
+        return
+    wait = max(1, math.ceil(limiter.limiter.get_window_stats(item, *key).reset_time - time.time()))
+    raise ApiError(429, f"Too many sign-ups from this address; try again in {math.ceil(wait / 60)} minutes.",
+                   headers={"Retry-After": str(wait)})
+
+
+def count_registration(error: ApiError | None = None) -> None:
+    """Count a sign-up from this client IP: a created account, or an attempt on an address already taken."""
+    if error is None or error.code == "email_taken":
+        item, *key = _registration()
+        limiter.limiter.hit(item, *key)

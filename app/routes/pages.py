@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.errors import ApiError
-from app.routes.login_limits import mail_limit, throttled
+from app.routes.login_limits import check_registration_allowed, count_registration, mail_limit, throttled
 from app.services import accounts, api_tokens
 
 bp = Blueprint("pages", __name__)
@@ -86,11 +86,17 @@ def signup():
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
+            check_registration_allowed()
+        except ApiError as error:  # the form says so, with the status and Retry-After a client can act on
+            return render_template("pages/signup.html", form=form, errors=_field_errors(error)), 429, error.headers
+        try:
             user = accounts.register(form["email"], request.form.get("password", ""),
                                      form["referral_code"].strip() or None)
         except ApiError as error:
+            count_registration(error)
             errors = _field_errors(error)
         else:
+            count_registration()
             login_user(user)
             flash(f"Welcome! We have sent a link to {user.email}; open it to verify your address.", "success")
             return redirect(url_for("pages.account"))
