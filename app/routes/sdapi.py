@@ -27,7 +27,7 @@ from app.extensions import db
 from app.models import ApiToken, Image, User
 from app.routes.api_common import json_body
 from app.routes.idempotent import idempotent
-from app.services import generation, media
+from app.services import a1111_options, generation, media
 from app.services.accounts import find_user_by_email
 from app.services.secrets import hash_token
 
@@ -94,10 +94,10 @@ def _sampler(data: dict) -> str | None:
     return SAMPLERS.get(name, name)
 
 
-def _model(data: dict) -> str | None:
+def _model(data: dict, user: User) -> str | None:
     override = data.get("override_settings") or {}
-    model = override.get("sd_model_checkpoint") if isinstance(override, dict) else None
-    return model.split(" [")[0] if isinstance(model, str) and model else None
+    model = a1111_options.checkpoint_name(override.get("sd_model_checkpoint") if isinstance(override, dict) else None)
+    return model or a1111_options.chosen_model(user)
 
 
 def _count(data: dict) -> int:
@@ -108,12 +108,12 @@ def _count(data: dict) -> int:
     return batch * iterations
 
 
-def _native(data: dict, with_size: bool = True) -> dict:
-    """A1111 fields → the native request."""
+def _native(data: dict, user: User, with_size: bool = True) -> dict:
+    """A1111 fields → the native request (the user's chosen model when the request names none)."""
     seed = data.get("seed", -1)
     native = {"prompt": data.get("prompt", ""), "negative_prompt": data.get("negative_prompt") or None,
               "steps": data.get("steps", 20), "guidance": data.get("cfg_scale", 7.0), "scheduler": _sampler(data),
-              "seed": None if seed in (-1, None) else seed, "n": _count(data), "model": _model(data)}
+              "seed": None if seed in (-1, None) else seed, "n": _count(data), "model": _model(data, user)}
     if with_size:
         native.update(width=data.get("width", 512), height=data.get("height", 512))
     return native
@@ -171,7 +171,7 @@ def txt2img():
     """Text to image with A1111's request and response fields."""
     user = _require_user()
     data = json_body()
-    return _run(user, data, lambda: generation.plan_generation(user, _native(data)))
+    return _run(user, data, lambda: generation.plan_generation(user, _native(data, user)))
 
 
 def _decode(value, field_name: str) -> bytes:
@@ -195,7 +195,7 @@ def img2img():
             out = io.BytesIO()
             mask.save(out, "PNG")
             mask_bytes = out.getvalue()
-    native = {**_native(data, with_size=False), "strength": data.get("denoising_strength", 0.75)}
+    native = {**_native(data, user, with_size=False), "strength": data.get("denoising_strength", 0.75)}
     if "width" in data or "height" in data:
         native.update(width=data.get("width", 512), height=data.get("height", 512))
     native["mode"] = "inpaint" if mask_bytes is not None else "img2img"
@@ -226,12 +226,18 @@ def samplers():
 
 @bp.get("/options")
 def options():
-    """A1111's options as far as they mean something here (the model is chosen per request)."""
-    _require_user()
-    settings = current_app.config["ATELIER"]
-    default = settings.gpu_models[0] if settings.gpu_models else "tiny"
-    return jsonify({"sd_model_checkpoint": default, "samples_format": "png", "sd_checkpoint_hash": None,
-                    "CLIP_stop_at_last_layers": 1, "eta_noise_seed_delta": 0})
+    """A1111's options as far as they mean something here; sd_model_checkpoint is the caller's own."""
+    user = _require_user()
+    return jsonify({"sd_model_checkpoint": a1111_options.current_model(user), "samples_format": "png",
+                    "sd_checkpoint_hash": None, "CLIP_stop_at_last_layers": 1, "eta_noise_seed_delta": 0})
+
+
+@bp.post("/options")
+def set_options():
+    """Set the caller's default model (sd_model_checkpoint) for later requests; other options are ignored."""
+    user = _require_user()
+    a1111_options.set_options(user, json_body())
+    return jsonify(None)
 
 
 @bp.get("/progress")
