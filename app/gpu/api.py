@@ -59,7 +59,8 @@ def generate(task: str):
                        headers={"Retry-After": "1"}) from exc
     if task == "interpolate":
         seeds = [None] * len(images)
-        extra = {"t": job.params["t"], "seed_a": job.params["seed_a"], "seed_b": job.params["seed_b"]}
+        extra = {"t": job.params["t"], "seed_a": job.params["seed_a"], "seed_b": job.params["seed_b"],
+                 "strength_a": job.params.get("strength_a")}
     else:
         seeds, extra = job.seeds, {}
     return jsonify({

@@ -110,6 +110,8 @@ def slerp(t: float, a: torch.Tensor, b: torch.Tensor, dot_threshold: float = 0.9
 def interpolate(pipe: StableDiffusionPipeline, job: Job, max_batch: int = 8) -> list:
     """One frame per t: lerp the text embeddings of prompt A and B, slerp their seeds' initial noise."""
     p = job.params
+    if p.get("image_a") is not None:
+        return interpolate_from_image(pipe, job, max_batch)
     device, dtype = pipe.device, pipe.unet.dtype
     with torch.inference_mode():
         embeds_a, negative = pipe.encode_prompt(p["prompt_a"], device, 1, True, p["negative_prompt"])
@@ -127,3 +129,79 @@ def interpolate(pipe: StableDiffusionPipeline, job: Job, max_batch: int = 8) -> 
                            latents=latents, width=p["width"], height=p["height"], num_inference_steps=p["steps"],
                            guidance_scale=p["guidance"], output_type="pil").images
     return frames
+
+
+def start_step(steps: int, strength: float) -> int:
+    """The index of the first denoising step for a strength, counted as diffusers' img2img does."""
+    return steps - min(int(steps * strength), steps)
+
+
+def frame_strength(strength_a: float, t: float) -> float:
+    """How much of frame t is made anew: strength_a at t=0, rising linearly to 1 (pure prompt B) at t=1."""
+    return strength_a + (1.0 - strength_a) * t
+
+
+def interpolate_from_image(pipe: StableDiffusionPipeline, job: Job, max_batch: int = 8) -> list:
+    """Frames from a start image to prompt B, img2img-style.
+
+    The image is encoded by the VAE (the posterior's mean: no sampling, so the same image gives the same
+    latents). Frame t starts from those latents noised, with the slerp of seed A's and seed B's noise, to the
+    timestep img2img would start at for strength frame_strength(strength_a, t), and is denoised from there
+    with the text embeddings lerped from prompt A to prompt B. Frame 0 keeps the image's composition; at t=1
+    the strength is 1, the start is seed B's pure noise and the frame is prompt B's txt2img image. Frames whose
+    strengths fall on the same starting step share one batched UNet pass (few groups: at most steps + 1).
+    """
+    p = job.params
+    device, dtype = pipe.device, pipe.unet.dtype
+    steps, guidance = p["steps"], p["guidance"]
+    with torch.inference_mode():
+        embeds_a, negative = pipe.encode_prompt(p["prompt_a"], device, 1, True, p["negative_prompt"])
+        embeds_b, _ = pipe.encode_prompt(p["prompt_b"], device, 1, True, p["negative_prompt"])
+        pixels = pipe.image_processor.preprocess(p["image_a"]).to(device, dtype)
+        image_latents = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+        shape = tuple(image_latents.shape)
+        noise_a = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(p["seed_a"]), dtype=torch.float32)
+        noise_b = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(p["seed_b"]), dtype=torch.float32)
+        groups: dict[int, list[int]] = {}
+        for index, t in enumerate(p["t"]):
+            groups.setdefault(start_step(steps, frame_strength(p["strength_a"], t)), []).append(index)
+        frames: list = [None] * len(p["t"])
+        for start, indices in sorted(groups.items()):
+            for first in range(0, len(indices), max_batch):
+                batch = indices[first:first + max_batch]
+                ts = [p["t"][i] for i in batch]
+                prompt_embeds = torch.cat([torch.lerp(embeds_a, embeds_b, t) for t in ts])
+                noise = torch.cat([slerp(t, noise_a, noise_b) for t in ts]).to(device, dtype)
+                images = _denoise_from(pipe, image_latents.repeat(len(ts), 1, 1, 1), noise, start, prompt_embeds,
+                                       negative.repeat(len(ts), 1, 1), steps, guidance, p["seed_a"] + start)
+                for i, image in zip(batch, images):
+                    frames[i] = image
+    return frames
+
+
+def _denoise_from(pipe: StableDiffusionPipeline, image_latents: torch.Tensor, noise: torch.Tensor, start: int,
+                  prompt_embeds: torch.Tensor, negative_embeds: torch.Tensor, steps: int, guidance: float,
+                  seed: int) -> list:
+    """Denoise from step `start` of the schedule (0: pure noise, as txt2img) and decode to PIL images."""
+    scheduler = pipe.scheduler
+    scheduler.set_timesteps(steps, device=pipe.device)
+    timesteps = scheduler.timesteps[start * scheduler.order:]
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start * scheduler.order)
+    if start == 0:
+        latents = noise * scheduler.init_noise_sigma  # exactly txt2img's start: the image has no say
+    else:
+        latents = scheduler.add_noise(image_latents, noise, timesteps[:1].repeat(len(noise)))
+    cfg = guidance > 1 and pipe.unet.config.time_cond_proj_dim is None
+    embeds = torch.cat([negative_embeds, prompt_embeds]) if cfg else prompt_embeds
+    # Ancestral schedulers draw noise at each step: a seeded generator keeps the frames reproducible.
+    extra = pipe.prepare_extra_step_kwargs(torch.Generator("cpu").manual_seed(seed), 0.0)
+    for t in timesteps:
+        model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
+        predicted = pipe.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+        if cfg:
+            unconditional, text = predicted.chunk(2)
+            predicted = unconditional + guidance * (text - unconditional)
+        latents = scheduler.step(predicted, t, latents, **extra, return_dict=False)[0]
+    decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
+    return pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True] * len(decoded))

@@ -138,6 +138,19 @@ def _model(body: dict, models: list[str]) -> str:
     return model
 
 
+def _start_image(body: dict, params: dict) -> None:
+    """image_a (the frames' start, exactly width x height) and strength_a (how much of frame 0 is made anew)."""
+    image = decode_image(body, "image_a")
+    if image.size != (params["width"], params["height"]):
+        raise InvalidField("image_a", f"must be {params['width']}x{params['height']} (width x height), "
+                                      f"not {image.width}x{image.height}")
+    params["image_a"] = image
+    params["strength_a"] = _float(body, "strength_a", 0.5, 0.0, 1.0, low_open=True)
+    if int(params["steps"] * params["strength_a"]) < 1:
+        raise InvalidField("strength_a", f"steps x strength_a must be at least 1 denoising step "
+                                         f"({params['steps']} x {params['strength_a']})")
+
+
 def validate(task: str, body: Any, models: list[str], limits: Limits) -> Job:
     """Check a request body for a task and return the Job to run; InvalidField names the first bad value."""
     if task not in TASKS:
@@ -155,7 +168,9 @@ def validate(task: str, body: Any, models: list[str], limits: Limits) -> Job:
         raise InvalidField("scheduler", str(exc).partition(": ")[2]) from exc
 
     if task == "interpolate":
-        params["prompt_a"] = _text(body, "prompt_a", limits)
+        start_image = body.get("image_a") is not None
+        # With a start image, prompt A may be empty: the image says where the walk starts.
+        params["prompt_a"] = _text(body, "prompt_a", limits, required=not start_image)
         params["prompt_b"] = _text(body, "prompt_b", limits)
         params["negative_prompt"] = _text(body, "negative_prompt", limits, required=False)
         params["seed_a"] = _seeds(body, 1, "seed_a")[0]
@@ -165,6 +180,8 @@ def validate(task: str, body: Any, models: list[str], limits: Limits) -> Job:
             raise InvalidField("t", f"must be a list of 1 to {limits.max_frames} numbers in [0, 1]")
         params["t"] = [_float({"t": value}, "t", 0.0, 0.0, 1.0) for value in ts]
         params["width"], params["height"] = _requested_size(body, limits)
+        if start_image:
+            _start_image(body, params)
         return Job(task, model, params, [params["seed_a"], params["seed_b"]])
 
     params["prompt"] = _text(body, "prompt", limits, required=task != "upscale")
