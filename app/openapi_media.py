@@ -55,6 +55,13 @@ def media_schemas(settings) -> dict:
                      "description": "Seconds (interpolation videos; a music video lasts as long as its audio)."},
         "prompts": {"type": "array", "minItems": 1, "maxItems": 200, "items": prompt,
                     "description": "Timed prompts at strictly increasing times inside the video."},
+        "start_image_id": {**NULLABLE_STRING, "format": "uuid",
+                           "description": "An image I may see (mine, published or a template): the walk from the "
+                                          "first prompt starts at this image instead of its seed (fitted to the "
+                                          "video's size); null for none. 404 for an image I may not see."},
+        "start_strength": {"type": "number", "minimum": 0.05, "maximum": 1, "default": 0.5,
+                           "description": "How much of the first frame is made anew from the start image (low: "
+                                          "close to the image); steps x start_strength must be at least 1."},
     }
     progress = _obj({"frames_done": {"type": "integer"}, "frames_total": {"type": "integer"},
                      "percent": {"type": "number"}, "eta_seconds": NULLABLE_NUMBER,
@@ -91,7 +98,8 @@ def media_schemas(settings) -> dict:
             "id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": ["music", "interpolation"]},
             "title": NULLABLE_STRING,
             "status": {"type": "string", "enum": ["draft", "queued", "rendering", "ready", "failed", "cancelled"]},
-            "failure_reason": NULLABLE_STRING, "audio_id": NULLABLE_STRING,
+            "failure_reason": NULLABLE_STRING, "audio_id": NULLABLE_STRING, "start_image_id": NULLABLE_STRING,
+            "start_strength": NULLABLE_NUMBER,
             "prompts": {"type": "array", "items": _obj({"at": {"type": "number"}, "prompt": {"type": "string"},
                                                         "seed": {"type": "integer"}}, ["at", "prompt", "seed"])},
             "width": {"type": "integer"}, "height": {"type": "integer"}, "steps": {"type": "integer"},

@@ -126,6 +126,9 @@ class VideoProject(PublicIdMixin, TimestampMixin, Base):
     audio_id: Mapped[int | None] = mapped_column(ForeignKey("audio.id", ondelete="SET NULL"))
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"))
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"))
+    # The walk starts from this library image (img2img-style) instead of the first prompt's seed.
+    start_image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    start_strength: Mapped[float | None] = mapped_column(Float)
     kind: Mapped[str] = mapped_column(String(20), default="music", nullable=False)
     title: Mapped[str | None] = mapped_column(String(200))
     # [{"at": seconds, "prompt": str, "seed": int}, ...]

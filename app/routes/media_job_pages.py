@@ -35,5 +35,8 @@ def videos_page():
 @bp.get("/videos/projects/<public_id>")
 @login_required
 def project_page(public_id: str):
-    """Edit timed prompts, preview the schedule, render with a live progress bar, watch, share, delete."""
-    return render_template("media/project.html", project=videos.find_project(current_user, public_id))
+    """Edit timed prompts and the start image, preview the schedule, render with a live progress bar, watch."""
+    project = videos.find_project(current_user, public_id)
+    return render_template("media/project.html", project=project,
+                           start_images=videos.start_image_choices(current_user, project),
+                           start_image_id=videos.start_image_public_id(project))

@@ -35,6 +35,7 @@ def project_json(project: VideoProject) -> dict:
     return {
         "id": str(project.public_id), "kind": project.kind, "title": project.title, "status": project.status,
         "failure_reason": project.failure_reason, "audio_id": str(clip.public_id) if clip else None,
+        "start_image_id": videos.start_image_public_id(project), "start_strength": project.start_strength,
         "prompts": project.prompts, "width": project.width, "height": project.height, "steps": project.steps,
         "fps": project.fps, "guidance": project.guidance, "smooth": project.smooth, "model": project.model_id,
         "duration": project.duration_seconds, "credits_quoted": project.credits_quoted,
@@ -54,7 +55,8 @@ def list_projects():
 @bp.post("/video-projects")
 @api_login_required
 def create_project():
-    """A draft project: audio_id + prompts (music) or kind 'interpolation' + duration + prompts."""
+    """A draft project: audio_id + prompts (music) or kind 'interpolation' + duration + prompts; start_image_id
+    starts the walk from a library image."""
     return project_json(videos.create_project(current_user, json_body())), 201
 
 

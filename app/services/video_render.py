@@ -21,8 +21,8 @@ from sqlalchemy import or_, select, update
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Audio, User, Video, VideoProject, utcnow
-from app.services import notify, videos
+from app.models import Audio, Image, User, Video, VideoProject, utcnow
+from app.services import media, notify, videos
 from app.services.gpu_client import GpuClient, client_from_settings
 from app.services.storage import get_storage
 
@@ -109,11 +109,38 @@ def png_to_array(data: str) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def _request(project: VideoProject, chunk: Chunk) -> dict:
+def start_image_png(project: VideoProject) -> str | None:
+    """The project's start image fitted (centre-cropped) to the video's size, as base64 PNG; None without one."""
+    import base64
+
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    if project.start_image_id is None:
+        return None
+    image = db.session.get(Image, project.start_image_id)
+    owner = db.session.get(User, project.user_id)
+    if image is None or not image.storage_key or not media.can_view(image, owner):
+        raise RenderFailed("the project's start image is no longer in your library")
+    try:
+        data = get_storage().get(image.storage_key)
+    except FileNotFoundError:
+        raise RenderFailed("the project's start image file is missing from storage") from None
+    with PILImage.open(io.BytesIO(data)) as source:
+        fitted = ImageOps.fit(source.convert("RGB"), (project.width, project.height), PILImage.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    fitted.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _request(project: VideoProject, chunk: Chunk, start_png: str | None = None) -> dict:
     a, b = project.prompts[chunk.source], project.prompts[chunk.target]
     payload = {"model": project.model_id, "prompt_a": a["prompt"], "seed_a": a["seed"], "prompt_b": b["prompt"],
                "seed_b": b["seed"], "t": chunk.ts, "width": project.width, "height": project.height,
                "steps": project.steps, "guidance": project.guidance}
+    if start_png is not None and chunk.source == 0:  # the walk from the first prompt starts at the image
+        payload["image_a"] = start_png
+        payload["strength_a"] = project.start_strength or videos.DEFAULT_START_STRENGTH
     if project.scheduler:
         payload["scheduler"] = project.scheduler
     return payload
@@ -239,6 +266,7 @@ def _render_chunks(project: VideoProject, settings) -> str:
         return "stopped"
     if not missing:
         return "complete"
+    start_png = start_image_png(project) if any(c.source == 0 for c in missing) else None
     client = client_from_settings(settings)
     started, rendered = time.monotonic(), 0
     deadline = started + settings.video_render_slice_seconds
@@ -257,7 +285,7 @@ def _render_chunks(project: VideoProject, settings) -> str:
                 chunk = next(queue, None)
                 if chunk is None:
                     return
-                future = pool.submit(render_chunk, client, storage, _request(project, chunk),
+                future = pool.submit(render_chunk, client, storage, _request(project, chunk, start_png),
                                      chunk_key(project, chunk.index))
                 in_flight[future] = chunk
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Audio, User, Video, VideoProject, utcnow
-from app.services import credits, pricing
+from app.models import Audio, Image, User, Video, VideoProject, utcnow
+from app.services import credits, media, pricing
 from app.services.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,9 @@ EDITABLE = ("draft", "ready", "failed", "cancelled")
 MAX_PROMPTS = 200
 MAX_SEED = 2**63 - 1
 MAX_FPS = 60
+# How much of the first frame is made anew when a project starts from an image (1 would ignore the image).
+DEFAULT_START_STRENGTH = 0.5
+START_IMAGE_CHOICES = 60
 # How long a render queued for the batch keeps its credits held before the cron sends it (the cron normally runs
 # every few minutes; the project can be cancelled at any time, which releases the hold).
 BATCH_HOLD_WINDOW = timedelta(hours=24)
@@ -90,7 +93,47 @@ def check_prompts(raw: Any, duration: float) -> list[dict]:
     return prompts
 
 
-def _apply_settings(project: VideoProject, data: dict) -> None:
+def _apply_start_image(user: User, project: VideoProject, data: dict) -> None:
+    """start_image_id: a library image the user may see (own, published or template), or null for none."""
+    if "start_image_id" in data:
+        raw = data["start_image_id"]
+        if raw is None:
+            project.start_image_id = None
+        elif not isinstance(raw, str) or "\x00" in raw:
+            raise ApiError(422, "'start_image_id' must be the id of an image in your library, or null.",
+                           field="start_image_id")
+        else:
+            image = media.find_visible_image(raw, user)  # 404 for images the user may not see
+            if not image.storage_key:
+                raise ApiError(422, "That image has no stored file.", field="start_image_id")
+            project.start_image_id = image.id
+    strength = project.start_strength if project.start_strength is not None else DEFAULT_START_STRENGTH
+    project.start_strength = float(_number(data, "start_strength", strength, 0.05, 1))
+    if project.start_image_id is not None and int(project.steps * project.start_strength) < 1:
+        raise ApiError(422, f"steps x start_strength must be at least 1 denoising step ({project.steps} x "
+                            f"{project.start_strength:g}); raise one of them.", field="start_strength")
+
+
+def start_image_public_id(project: VideoProject) -> str | None:
+    """The public id of the project's start image, if it has one."""
+    if project.start_image_id is None:
+        return None
+    image = db.session.get(Image, project.start_image_id)
+    return str(image.public_id) if image else None
+
+
+def start_image_choices(user: User, project: VideoProject) -> list[Image]:
+    """Images the page offers as the start: the user's newest, plus the current one when it is not among them."""
+    images = list(db.session.scalars(select(Image).where(Image.user_id == user.id, Image.storage_key.is_not(None))
+                                     .order_by(Image.created_at.desc(), Image.id.desc())
+                                     .limit(START_IMAGE_CHOICES)))
+    current = db.session.get(Image, project.start_image_id) if project.start_image_id else None
+    if current is not None and current not in images:
+        images.insert(0, current)
+    return images
+
+
+def _apply_settings(user: User, project: VideoProject, data: dict) -> None:
     settings = _settings()
     if "title" in data:
         title = data["title"]
@@ -114,6 +157,7 @@ def _apply_settings(project: VideoProject, data: dict) -> None:
     if project.kind == "interpolation":
         project.duration_seconds = float(_number(data, "duration", project.duration_seconds or 4, 0.25,
                                                  settings.video_max_seconds))
+    _apply_start_image(user, project, data)
     if "prompts" in data or not project.prompts:
         project.prompts = check_prompts(data.get("prompts"), project.duration_seconds or 0)
     elif any(p["at"] > (project.duration_seconds or 0) for p in project.prompts):
@@ -135,7 +179,8 @@ def _own_audio(user: User, public_id: Any) -> Audio:
 # ------------------------------------------------------------------------------------------ projects
 
 def create_project(user: User, data: dict) -> VideoProject:
-    """A draft music video (audio_id) or interpolation video (kind "interpolation", duration)."""
+    """A draft music video (audio_id) or interpolation video (kind "interpolation", duration); either may start
+    from a library image (start_image_id)."""
     kind = data.get("kind", "music")
     if kind not in ("music", "interpolation"):
         raise ApiError(422, "'kind' must be 'music' or 'interpolation'.", field="kind")
@@ -146,7 +191,7 @@ def create_project(user: User, data: dict) -> VideoProject:
         project.duration_seconds = min(audio.duration_seconds or 0, float(_settings().video_max_seconds))
         if not data.get("title"):
             project.title = audio.title
-    _apply_settings(project, data)
+    _apply_settings(user, project, data)
     db.session.add(project)
     db.session.commit()
     return project
@@ -175,7 +220,7 @@ def update_project(user: User, public_id: str, data: dict) -> VideoProject:
     project = find_project(user, public_id, lock=True)
     if project.status not in EDITABLE:
         raise ApiError(409, "The project is rendering; cancel it first.", code="project_busy")
-    _apply_settings(project, data)
+    _apply_settings(user, project, data)
     db.session.commit()
     return project
 

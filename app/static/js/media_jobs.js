@@ -101,8 +101,17 @@
       prompts: [...rows.children].map((tr) => ({ at: Number(tr.querySelector(".p-at").value),
         prompt: tr.querySelector(".p-prompt").value, seed: Number(tr.querySelector(".p-seed").value) })),
       width: number("p-width"), height: number("p-height"), steps: number("p-steps"), fps: number("p-fps"), smooth: number("p-smooth"),
+      start_image_id: document.getElementById("p-start-image").value || null, start_strength: number("p-start-strength"),
     };
   }
+  const startImage = document.getElementById("p-start-image"), startPreview = document.getElementById("start-image-preview");
+  function showStartImage() {
+    const option = startImage.selectedOptions[0];
+    startPreview.hidden = !startImage.value;
+    if (startImage.value) startPreview.src = option.dataset.thumbnail;
+  }
+  startImage.addEventListener("change", showStartImage);
+  showStartImage();
   document.getElementById("project-edit").addEventListener("submit", async (event) => {
     event.preventDefault();
     show("edit-error", "");
