@@ -110,8 +110,11 @@ class _PinnedTLS(HTTPAdapter):
 
 
 def post(url: str, *, data: bytes | None = None, json: object = None, headers: dict | None = None,
-         timeout: float = 10) -> requests.Response:
-    """POST to a user-supplied URL after the address check, to the checked address, never following redirects."""
+         timeout: float = 10, verify: bool | str = True) -> requests.Response:
+    """POST to a user-supplied URL after the address check, to the checked address, never following redirects.
+
+    `verify` is requests' (True: the system CA bundle; or the path of one).
+    """
     parts, port, address = resolve_checked(url)
     host = f"[{address}]" if address.version == 6 else str(address)
     netloc = host if port == DEFAULT_PORTS[parts.scheme] else f"{host}:{port}"
@@ -122,4 +125,4 @@ def post(url: str, *, data: bytes | None = None, json: object = None, headers: d
         session.trust_env = False  # an environment proxy would connect somewhere we did not check
         session.mount("https://", _PinnedTLS(parts.hostname))
         return session.post(pinned, data=data, json=json, headers={**(headers or {}), "Host": host_header},
-                            timeout=timeout, allow_redirects=False)
+                            timeout=timeout, allow_redirects=False, verify=verify)

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import logging
+import ssl
+import subprocess
+import threading
+from http.server import ThreadingHTTPServer
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from app.errors import ApiError
@@ -85,3 +90,30 @@ def test_send_connects_to_the_checked_address_keeping_the_host_name(app, webhook
     assert response.status_code == 204
     assert Recorder.received[0]["path"] == "/hooks/atelier?x=1"
     assert Recorder.received[0]["headers"]["Host"] == f"localhost:{port}"
+
+
+@pytest.fixture
+def https_receiver(tmp_path):
+    """An HTTPS webhook receiver on 127.0.0.1 whose certificate names only `localhost`; yields (port, CA path)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    Recorder.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], str(cert)
+    server.shutdown()
+
+
+def test_https_to_the_checked_address_still_verifies_the_certificate_for_the_name(app, https_receiver):
+    port, ca = https_receiver
+    with app.app_context():
+        response = outbound.post(f"https://localhost:{port}/tls", json={"ok": True}, verify=ca)
+        assert response.status_code == 204 and Recorder.received[0]["headers"]["Host"] == f"localhost:{port}"
+        # The certificate names localhost, not 127.0.0.1: addressed by IP, the same receiver is refused.
+        with pytest.raises(requests.exceptions.SSLError):
+            outbound.post(f"https://127.0.0.1:{port}/tls", json={"ok": True}, verify=ca)
