@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import VideoProject
 from app.services import video_render
+from tests.gpu.conftest import Signed, png_base64
 from tests.video.conftest import wait_for
 from tests.video.test_pages_browser import live_server  # noqa: F401 (fixture)
 
@@ -89,6 +90,18 @@ def test_interpolation_video_from_a_library_image_through_the_proxy(app, client,
     cleared = client.patch(f"/api/v1/video-projects/{project['id']}", headers=headers,
                            json={"start_image_id": None})
     assert cleared.status_code == 200 and cleared.get_json()["start_image_id"] is None
+
+
+def test_a_host_behind_the_proxy_renders_from_a_start_image_and_refuses_a_wrong_size(gpu_pool):
+    client = Signed(gpu_pool["proxy"].url)
+    body = {"model": "tiny", "width": 64, "height": 64, "steps": 4, "prompt_a": "", "prompt_b": "a blue whale",
+            "seed_a": 1, "seed_b": 2, "t": [0, 1], "image_a": png_base64(64, 64), "strength_a": 0.25}
+    answer = client.post("/gpu/v1/interpolate", body)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["images"]) == 2 and answer.json()["strength_a"] == 0.25
+    refused = client.post("/gpu/v1/interpolate", {**body, "image_a": png_base64(64, 72)})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "image_a" and "64x64" in refused.json()["error"]["message"]
 
 
 def test_start_images_the_user_may_not_see_are_404_and_bad_values_422(app, client, make_user):
