@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import VideoProject
 from app.services import video_render
 from tests.gpu.conftest import Signed, png_base64
-from tests.video.conftest import wait_for
+from tests.video.conftest import make_wav, upload_wav, wait_for
 from tests.video.test_pages_browser import live_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(300)
@@ -190,3 +190,15 @@ def test_pick_a_start_image_from_the_library_on_the_project_page(app, live_serve
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_music_video_can_start_from_a_library_image(app, client, make_user, gpu_pool):
+    _, headers = make_user(credits=50)
+    image = _upload_image(client, headers)
+    clip = upload_wav(client, headers, make_wav(1.0)).get_json()
+    body = {"audio_id": clip["id"], "width": 64, "height": 64, "steps": 4, "fps": 4,
+            "prompts": [{"at": 0, "prompt": "a red fox", "seed": 5}, {"at": 0.5, "prompt": "a blue sea", "seed": 6}]}
+    from_image = _render(app, client, headers, {**body, "start_image_id": image["id"], "start_strength": 0.25})
+    from_seed = _render(app, client, headers, body)
+    # The walk from the first keyframe starts at the image; from the second keyframe on, nothing changes.
+    assert np.abs(from_image[0] - from_seed[0]).mean() > 4 * np.abs(from_image[-1] - from_seed[-1]).mean()
