@@ -84,7 +84,9 @@ def base_env(tmp_dir, **settings) -> dict[str, str]:
     with open(config, "w", encoding="utf-8") as handle:
         json.dump({}, handle)
     env = {"ATELIER_CONFIG": config, "ATELIER_ENVIRONMENT": "testing", "ATELIER_LOG_JSON": "false",
-           "ATELIER_GPU_SHARED_SECRET": SECRET, "ATELIER_INSTANCE_DIR": os.path.join(str(tmp_dir), "instance")}
+           "ATELIER_GPU_SHARED_SECRET": SECRET, "ATELIER_INSTANCE_DIR": os.path.join(str(tmp_dir), "instance"),
+           # Cron scripts lock under here, so parallel test runs never see each other's locks.
+           "ATELIER_LOCK_DIR": str(tmp_dir)}
     for key, value in settings.items():
         env[f"ATELIER_{key.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
     return env
