@@ -54,16 +54,21 @@ def list_hosts(no_health: bool):
         click.echo(f"{host.url}\t{host.name or '-'}\t{state}{health}")
 
 
+def _change_host(change, url: str, done: str) -> None:
+    """Apply one change to a listed host; report it, or fail with the service's message."""
+    try:
+        change(url)
+    except ApiError as error:
+        _fail(error)
+    click.echo(f"{done} {url}")
+
+
 @hosts_group.command("enable")
 @click.argument("url")
 @with_appcontext
 def enable(url: str):
     """Put the host at URL back in rotation."""
-    try:
-        gpu_pool.set_host_enabled(url, True)
-    except ApiError as error:
-        _fail(error)
-    click.echo(f"enabled {url}")
+    _change_host(lambda u: gpu_pool.set_host_enabled(u, True), url, "enabled")
 
 
 @hosts_group.command("disable")
@@ -71,11 +76,7 @@ def enable(url: str):
 @with_appcontext
 def disable(url: str):
     """Take the host at URL out of rotation."""
-    try:
-        gpu_pool.set_host_enabled(url, False)
-    except ApiError as error:
-        _fail(error)
-    click.echo(f"disabled {url}")
+    _change_host(lambda u: gpu_pool.set_host_enabled(u, False), url, "disabled")
 
 
 @hosts_group.command("remove")
@@ -83,8 +84,4 @@ def disable(url: str):
 @with_appcontext
 def remove(url: str):
     """Forget the host at URL."""
-    try:
-        gpu_pool.remove_host(url)
-    except ApiError as error:
-        _fail(error)
-    click.echo(f"removed {url}")
+    _change_host(gpu_pool.remove_host, url, "removed")
