@@ -2,7 +2,7 @@
 import click
 from flask.cli import with_appcontext
 
-from app.errors import ApiError
+from app.cli.base import ServiceGroup
 from app.services import accounts, credits
 
 
@@ -13,7 +13,7 @@ def _user(email: str):
     return user
 
 
-@click.group("credits")
+@click.group("credits", cls=ServiceGroup)
 def credits_group():
     """Grant, inspect, expire and audit credits."""
 
@@ -28,10 +28,7 @@ def credits_group():
 def grant(email: str, amount: int, expires_in: int | None, memo: str | None):
     """Grant AMOUNT credits to the account EMAIL."""
     user = _user(email)
-    try:
-        entry = credits.grant(user, amount, expires_in_days=expires_in, memo=memo)
-    except ApiError as error:
-        raise click.ClickException(error.message) from error
+    entry = credits.grant(user, amount, expires_in_days=expires_in, memo=memo)
     click.echo(f"granted {entry.amount} credits to {user.email}, expiring {entry.expires_at:%Y-%m-%d %H:%M} UTC "
                f"(entry {entry.public_id})")
 

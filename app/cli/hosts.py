@@ -3,15 +3,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.errors import ApiError
+from app.cli.base import ServiceGroup
 from app.services import gpu_pool
 
 
-def _fail(error: ApiError) -> None:
-    raise click.ClickException(error.message)
-
-
-@click.group("hosts")
+@click.group("hosts", cls=ServiceGroup)
 def hosts_group():
     """Manage the GPU hosts behind the proxy."""
 
@@ -22,10 +18,7 @@ def hosts_group():
 @with_appcontext
 def add(url: str, name: str | None):
     """Add the GPU host at URL (e.g. http://10.0.0.5:5200)."""
-    try:
-        host = gpu_pool.add_host(url, name)
-    except ApiError as error:
-        _fail(error)
+    host = gpu_pool.add_host(url, name)
     click.echo(f"added {host.url}")
 
 
@@ -54,21 +47,13 @@ def list_hosts(no_health: bool):
         click.echo(f"{host.url}\t{host.name or '-'}\t{state}{health}")
 
 
-def _change_host(change, url: str, done: str) -> None:
-    """Apply one change to a listed host; report it, or fail with the service's message."""
-    try:
-        change(url)
-    except ApiError as error:
-        _fail(error)
-    click.echo(f"{done} {url}")
-
-
 @hosts_group.command("enable")
 @click.argument("url")
 @with_appcontext
 def enable(url: str):
     """Put the host at URL back in rotation."""
-    _change_host(lambda u: gpu_pool.set_host_enabled(u, True), url, "enabled")
+    gpu_pool.set_host_enabled(url, True)
+    click.echo(f"enabled {url}")
 
 
 @hosts_group.command("disable")
@@ -76,7 +61,8 @@ def enable(url: str):
 @with_appcontext
 def disable(url: str):
     """Take the host at URL out of rotation."""
-    _change_host(lambda u: gpu_pool.set_host_enabled(u, False), url, "disabled")
+    gpu_pool.set_host_enabled(url, False)
+    click.echo(f"disabled {url}")
 
 
 @hosts_group.command("remove")
@@ -84,4 +70,5 @@ def disable(url: str):
 @with_appcontext
 def remove(url: str):
     """Forget the host at URL."""
-    _change_host(gpu_pool.remove_host, url, "removed")
+    gpu_pool.remove_host(url)
+    click.echo(f"removed {url}")

@@ -2,10 +2,11 @@
 import click
 from flask.cli import with_appcontext
 
+from app.cli.base import ServiceGroup
 from app.services import idempotency
 
 
-@click.group("maintenance")
+@click.group("maintenance", cls=ServiceGroup)
 def maintenance_group():
     """Purge rows kept only for a limited time."""
 

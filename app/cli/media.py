@@ -4,11 +4,11 @@ import os
 import click
 from flask.cli import with_appcontext
 
-from app.errors import ApiError
+from app.cli.base import ServiceGroup
 from app.services import media
 
 
-@click.group("media")
+@click.group("media", cls=ServiceGroup)
 def media_group():
     """The media library."""
 
@@ -21,10 +21,7 @@ def add_template(path: str, title: str | None):
     """Store the PNG, JPEG or WebP at PATH as a template image."""
     with open(path, "rb") as handle:
         data = handle.read()
-    try:
-        image = media.store_template(data, title or os.path.splitext(os.path.basename(path))[0])
-    except ApiError as exc:
-        raise click.ClickException(exc.message) from None
+    image = media.store_template(data, title or os.path.splitext(os.path.basename(path))[0])
     click.echo(f"template {image.public_id} ({image.width}x{image.height}) added")
 
 
@@ -33,8 +30,5 @@ def add_template(path: str, title: str | None):
 @with_appcontext
 def remove_template(template_id: str):
     """Delete the template TEMPLATE_ID (its image id) and its files."""
-    try:
-        media.delete_template(template_id)
-    except ApiError as exc:
-        raise click.ClickException(exc.message) from None
+    media.delete_template(template_id)
     click.echo(f"template {template_id} removed")

@@ -3,11 +3,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.errors import ApiError
-
-
-def _fail(error: ApiError) -> None:
-    raise click.ClickException(error.message)
+from app.cli.base import ServiceGroup
 
 
 def _pool():
@@ -18,7 +14,7 @@ def _pool():
     return gpu_pool
 
 
-@click.group("models")
+@click.group("models", cls=ServiceGroup)
 def models_group():
     """Manage the models the GPU pool serves."""
 
@@ -33,10 +29,7 @@ def models_group():
 @with_appcontext
 def add(model_id: str, display_name: str | None, kind: str, preload: bool, price_multiplier: float):
     """Register MODEL_ID (tiny, a Hugging Face id, or a local path)."""
-    try:
-        entry = _pool().add_model(model_id, display_name, kind, preload, price_multiplier)
-    except ApiError as error:
-        _fail(error)
+    entry = _pool().add_model(model_id, display_name, kind, preload, price_multiplier)
     click.echo(f"added {entry.model_id}")
 
 
@@ -57,10 +50,7 @@ def list_models():
 @with_appcontext
 def disable(model_id: str):
     """Stop offering MODEL_ID."""
-    try:
-        _pool().set_model_enabled(model_id, False)
-    except ApiError as error:
-        _fail(error)
+    _pool().set_model_enabled(model_id, False)
     click.echo(f"disabled {model_id}")
 
 
@@ -69,10 +59,7 @@ def disable(model_id: str):
 @with_appcontext
 def enable(model_id: str):
     """Offer MODEL_ID again."""
-    try:
-        _pool().set_model_enabled(model_id, True)
-    except ApiError as error:
-        _fail(error)
+    _pool().set_model_enabled(model_id, True)
     click.echo(f"enabled {model_id}")
 
 

@@ -2,12 +2,12 @@
 import click
 from flask.cli import with_appcontext
 
-from app.errors import ApiError
+from app.cli.base import ServiceGroup
 from app.models.referral import REWARD_BENEFICIARIES, REWARD_TRIGGERS
 from app.services import rewards
 
 
-@click.group("rewards")
+@click.group("rewards", cls=ServiceGroup)
 def rewards_group():
     """Referral reward rules."""
 
@@ -43,10 +43,7 @@ def list_rules():
 @with_appcontext
 def add(name: str, trigger: str, amount: int, beneficiary: str, expires_in: int | None, cap: int | None):
     """Add the reward rule NAME."""
-    try:
-        rule = rewards.add_rule(name, trigger, amount, beneficiary, expires_in_days=expires_in, cap_per_referrer=cap)
-    except ApiError as error:
-        raise click.ClickException(error.message) from error
+    rule = rewards.add_rule(name, trigger, amount, beneficiary, expires_in_days=expires_in, cap_per_referrer=cap)
     click.echo(f"added {rule.name}")
 
 
@@ -55,8 +52,5 @@ def add(name: str, trigger: str, amount: int, beneficiary: str, expires_in: int 
 @with_appcontext
 def disable(name: str):
     """Stop the rule NAME from paying new rewards."""
-    try:
-        rewards.disable_rule(name)
-    except ApiError as error:
-        raise click.ClickException(error.message) from error
+    rewards.disable_rule(name)
     click.echo(f"disabled {name}")

@@ -2,15 +2,11 @@
 import click
 from flask.cli import with_appcontext
 
-from app.errors import ApiError
+from app.cli.base import ServiceGroup
 from app.services import accounts
 
 
-def _fail(error: ApiError) -> None:
-    raise click.ClickException(error.message)
-
-
-@click.group("users")
+@click.group("users", cls=ServiceGroup)
 def users_group():
     """Manage accounts."""
 
@@ -24,10 +20,7 @@ def users_group():
 @with_appcontext
 def create(email: str, password: str, admin: bool, verified: bool):
     """Create an account for EMAIL."""
-    try:
-        user = accounts.register(email, password, is_admin=admin, verified=verified)
-    except ApiError as error:
-        _fail(error)
+    user = accounts.register(email, password, is_admin=admin, verified=verified)
     flags = ", ".join(name for name, on in (("admin", admin), ("verified", user.is_verified)) if on)
     click.echo(f"created {user.email} ({user.public_id}){' [' + flags + ']' if flags else ''}")
 
@@ -46,10 +39,7 @@ def list_users():
 @with_appcontext
 def verify(email: str):
     """Mark EMAIL's address verified."""
-    try:
-        user = accounts.verify_user(email)
-    except ApiError as error:
-        _fail(error)
+    user = accounts.verify_user(email)
     click.echo(f"verified {user.email}")
 
 
@@ -60,10 +50,7 @@ def verify(email: str):
 @with_appcontext
 def set_password(email: str, password: str):
     """Set EMAIL's password; their sessions end."""
-    try:
-        user = accounts.set_password(email, password)
-    except ApiError as error:
-        _fail(error)
+    user = accounts.set_password(email, password)
     click.echo(f"password set for {user.email}")
 
 
@@ -73,10 +60,7 @@ def set_password(email: str, password: str):
 @with_appcontext
 def delete(email: str, yes: bool):
     """Delete EMAIL's account and every row that belongs to it."""
-    try:
-        user = accounts.get_user_by_email(email)
-    except ApiError as error:
-        _fail(error)
+    user = accounts.get_user_by_email(email)
     if not yes:
         click.confirm(f"Delete {user.email} and everything it owns?", abort=True)
     address = user.email

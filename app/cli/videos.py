@@ -3,12 +3,13 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from app.cli.base import ServiceGroup
 from app.extensions import db
 from app.models import VideoProject
 from app.services import video_render, videos
 
 
-@click.group("videos")
+@click.group("videos", cls=ServiceGroup)
 def videos_group():
     """Music video and interpolation video renders."""
 
