@@ -102,7 +102,9 @@ def make_thumbnail(data: bytes) -> EncodedImage:
     image = _normalized_mode(Image.open(io.BytesIO(data)))
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, "WEBP", quality=80, method=4)
+    # method=0 is libwebp's fastest effort: 3-5x quicker than the default at about the same size for thumbnails,
+    # and it runs on every generation's critical path.
+    image.save(out, "WEBP", quality=80, method=0)
     encoded = out.getvalue()
     return EncodedImage(encoded, "image/webp", "webp", image.width, image.height, sha256(encoded))
 
