@@ -29,7 +29,7 @@ test: install services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install services
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
