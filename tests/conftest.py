@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import threading
 import json
 import os
 import uuid
@@ -130,3 +131,26 @@ def browser(playwright_instance):
     chromium = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
+
+
+@pytest.fixture
+def app_url(app):
+    """The test app served over real HTTP on a free local port, in this process; base_url follows it."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["ATELIER"].base_url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app.config["ATELIER"].base_url
+    server.shutdown()
+    thread.join()
+
+
+def sign_up_in_browser(page, base_url: str, email: str, password: str) -> None:
+    """Create an account through the sign-up form and wait for the account page."""
+    page.goto(f"{base_url}/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url(f"{base_url}/account")

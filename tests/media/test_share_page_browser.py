@@ -1,30 +1,14 @@
 """The shared page in a real browser, served over HTTP: the image loads, the preview tags point at real bytes."""
 from __future__ import annotations
 
-import threading
 import urllib.request
 
-import pytest
-from werkzeug.serving import make_server
 
-
-@pytest.fixture
-def live_server(app):
-    """The test app on a free local port; base_url follows it so absolute links work."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    app.config["ATELIER"].base_url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app.config["ATELIER"].base_url
-    server.shutdown()
-    thread.join()
-
-
-def test_shared_image_page_renders_in_chromium(live_server, client, make_user, store_image, browser):
+def test_shared_image_page_renders_in_chromium(app_url, client, make_user, store_image, browser):
     me, headers = make_user()
     image_id = store_image(me, size=(96, 64), prompt="neon koi")
     link = client.post("/api/v1/links", json={"image_id": image_id}, headers=headers).get_json()
-    assert link["url"] == f"{live_server}/s/{link['token']}"
+    assert link["url"] == f"{app_url}/s/{link['token']}"
 
     context = browser.new_context()
     try:

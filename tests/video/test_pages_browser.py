@@ -2,45 +2,28 @@
 schedule, render with a live progress bar (a real worker, the real GPU pool), watch and download the video."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import User
 from app.services import credits as ledger
+from tests.conftest import sign_up_in_browser
 from tests.video.conftest import make_wav, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
-@pytest.fixture
-def live_server(app):
-    """The test app on a free local port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    app.config["ATELIER"].base_url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app.config["ATELIER"].base_url
-    server.shutdown()
-    thread.join()
-
-
-def test_audio_to_music_video_journey(app, live_server, gpu_pool, start_worker, tmp_path, browser):
+def test_audio_to_music_video_journey(app, app_url, gpu_pool, start_worker, tmp_path, browser):
     email = f"journey-{uuid.uuid4().hex[:8]}@example.com"
     errors: list[str] = []
     context = browser.new_context()
     try:
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{live_server}/signup")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password", exact=True).fill("journey passphrase 42")
-        page.get_by_role("button", name="Sign up").click()
-        page.wait_for_url(f"{live_server}/account")
+        sign_up_in_browser(page, app_url, email, "journey passphrase 42")
         with app.app_context():
             user = db.session.scalar(select(User).where(User.email == email))
             user.is_verified = True
@@ -48,7 +31,7 @@ def test_audio_to_music_video_journey(app, live_server, gpu_pool, start_worker, 
             user_id = user.id
             ledger.grant(user_id, 40, memo="journey")
 
-        page.goto(f"{live_server}/audio")
+        page.goto(f"{app_url}/audio")
         wav = tmp_path / "beat.wav"
         wav.write_bytes(make_wav(2.0))
         page.set_input_files("#audio-file", str(wav))
@@ -60,7 +43,7 @@ def test_audio_to_music_video_journey(app, live_server, gpu_pool, start_worker, 
         page.get_by_role("link", name="Make a music video").click()
         page.get_by_label("First prompt").fill("a red fox")
         page.get_by_role("button", name="Create project").click()
-        page.wait_for_url(f"{live_server}/videos/projects/*")
+        page.wait_for_url(f"{app_url}/videos/projects/*")
         for field, value in (("Width", "64"), ("Height", "64"), ("Steps", "2"), ("Frames per second", "4")):
             page.get_by_label(field, exact=True).fill(value)
         page.get_by_role("button", name="Add prompt").click()
@@ -85,7 +68,7 @@ def test_audio_to_music_video_journey(app, live_server, gpu_pool, start_worker, 
         page.get_by_role("button", name="Share").click()
         wait_for(lambda: "/s/" in page.locator("#video-share-url").inner_text(), timeout=10, message="link")
 
-        page.goto(f"{live_server}/videos")
+        page.goto(f"{app_url}/videos")
         assert page.locator("#videos video").count() == 1
         assert page.locator("nav").get_by_role("link", name="Videos").count() == 1
     finally:

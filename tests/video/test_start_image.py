@@ -14,9 +14,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import VideoProject
 from app.services import video_render
+from tests.conftest import sign_up_in_browser
 from tests.gpu.conftest import Signed, png_base64
 from tests.video.conftest import make_wav, upload_wav, wait_for
-from tests.video.test_pages_browser import live_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(300)
 # Four frames at 4 fps: t = 0, 1/3, 2/3 from the fox to the sea, then the sea holds (the walk has arrived).
@@ -149,7 +149,7 @@ def test_a_start_image_unpublished_before_the_render_fails_it_and_releases_the_c
 
 
 @pytest.mark.browser
-def test_pick_a_start_image_from_the_library_on_the_project_page(app, live_server, browser):
+def test_pick_a_start_image_from_the_library_on_the_project_page(app, app_url, browser):
     from app.models import User
     from app.services import media
 
@@ -159,11 +159,7 @@ def test_pick_a_start_image_from_the_library_on_the_project_page(app, live_serve
     try:
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{live_server}/signup")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password", exact=True).fill("start image passphrase 42")
-        page.get_by_role("button", name="Sign up").click()
-        page.wait_for_url(f"{live_server}/account")
+        sign_up_in_browser(page, app_url, email, "start image passphrase 42")
         buffer = io.BytesIO()
         Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, "PNG")
         with app.app_context():
@@ -175,7 +171,7 @@ def test_pick_a_start_image_from_the_library_on_the_project_page(app, live_serve
             const response = await fetch('/api/v1/video-projects', {method: 'POST', body: JSON.stringify(body),
                 headers: {'Content-Type': 'application/json'}});
             return response.json(); }""", BODY)
-        page.goto(f"{live_server}/videos/projects/{project['id']}")
+        page.goto(f"{app_url}/videos/projects/{project['id']}")
         picker = page.get_by_label("Start from an image in my library")
         assert picker.input_value() == "" and page.locator("#start-image-preview").is_hidden()
         picker.select_option(label="Red square (64x64)")
