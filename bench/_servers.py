@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 
 import requests
 
@@ -17,6 +19,28 @@ sys.path.insert(0, ROOT)
 SECRET = "bench-secret"
 
 from app.gpu_signing import sign  # noqa: E402
+
+PG_ADMIN_DSN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def throwaway_database():
+    """A fresh PostgreSQL database migrated to head, dropped afterwards; yields its URL."""
+    import psycopg2
+
+    from app.services import migrations
+
+    name = f"atelier_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_ADMIN_DSN)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN_DSN.rpartition('/')[0]}/{name}"
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 def free_port() -> int:

@@ -16,20 +16,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psycopg2  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.errors import ApiError  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Transaction, User  # noqa: E402
-from app.services import credits, migrations  # noqa: E402
+from app.services import credits  # noqa: E402
+from _servers import throwaway_database  # noqa: E402
 
-ADMIN_DSN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 START = 10_000_000
 
 
@@ -105,14 +103,8 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
-    name = f"atelier_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(ADMIN_DSN)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
     failures = 0
-    try:
-        migrations.upgrade(url)
+    with throwaway_database() as url:
         config = {"environment": "testing", "server_type": "cpu", "database_url": url,
                   "instance_dir": tempfile.mkdtemp(), "log_json": False}
         app = create_app(config)
@@ -182,9 +174,6 @@ def main() -> int:
             failures += not ok
         if not report.ok:
             print("     first violation:", report.violations[0])
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
     return 1 if failures else 0
 
 

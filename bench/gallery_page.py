@@ -18,20 +18,18 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psycopg2  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import User  # noqa: E402
-from app.services import media, migrations  # noqa: E402
+from app.services import media  # noqa: E402
+from _servers import throwaway_database  # noqa: E402
 
-ADMIN_DSN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TARGET_MS = 100.0
 
 
@@ -71,14 +69,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    name = f"atelier_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(ADMIN_DSN)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
     failures = 0
-    try:
-        migrations.upgrade(url)
+    with throwaway_database() as url:
         folder = tempfile.mkdtemp(prefix="atelier-gallery-bench-")
         app = create_app({"environment": "testing", "server_type": "cpu", "database_url": url,
                           "instance_dir": folder, "storage_local_dir": os.path.join(folder, "media"),
@@ -105,9 +97,6 @@ def main() -> int:
                   f"({cards} cards, {len(statements)} SQL statements, {lazy} lazy images; "
                   f"target median < {TARGET_MS:.0f} ms, "
                   f"ratio {median / TARGET_MS:.2f})")
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
     return 1 if failures else 0
 
 

@@ -10,37 +10,27 @@ import sys
 import time
 import uuid
 
-import psycopg2
 import requests
 
-from _servers import ROOT, SECRET, Server
+from _servers import ROOT, SECRET, Server, throwaway_database
 
 SIZE = int(os.environ.get("BENCH_SIZE", "256"))
 STEPS = int(os.environ.get("BENCH_STEPS", "20"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-PG_ADMIN = os.environ.get("ATELIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PARAMS = {"prompt": "a lighthouse at dusk", "width": SIZE, "height": SIZE, "steps": STEPS, "guidance": 7.5,
           "scheduler": "ddim"}
 
 
-def make_database() -> tuple[str, callable]:
-    """A fresh migrated PostgreSQL database with one verified user holding an API token and credits."""
+def seed_database(url: str) -> str:
+    """Give the (migrated) database one verified user with credits; return that user's API token."""
     sys.path.insert(0, ROOT)
-    from app.services import migrations
-    from app.services.secrets import hash_token
-
-    name = f"atelier_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN.rpartition('/')[0]}/{name}"
-    migrations.upgrade(url)
-    token = f"bench-{uuid.uuid4().hex}"
     from app import create_app
     from app.extensions import db
     from app.models import ApiToken, User
     from app.services import credits
+    from app.services.secrets import hash_token
 
+    token = f"bench-{uuid.uuid4().hex}"
     app = create_app({"environment": "testing", "server_type": "cpu", "database_url": url, "log_json": False,
                       "instance_dir": os.path.join(ROOT, "instance", "bench")})
     with app.app_context():
@@ -52,12 +42,7 @@ def make_database() -> tuple[str, callable]:
         credits.grant(user.id, 1_000_000)
         db.session.remove()
         db.engine.dispose()
-
-    def drop() -> None:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return url, token, drop
+    return token
 
 
 def in_process_pipeline():
@@ -83,7 +68,12 @@ def in_process_pipeline():
 
 
 def main() -> None:
-    database_url, token, drop = make_database()
+    with throwaway_database() as database_url:
+        run(database_url, seed_database(database_url))
+
+
+def run(database_url: str, token: str) -> None:
+    """Start a GPU host, the proxy and the web process, then time both paths side by side."""
     servers: list[Server] = []
     try:
         gpu = Server("wsgi:app", threads=8, server_type="gpu", gpu_models=["tiny"], gpu_preload_models=["tiny"],
@@ -123,7 +113,6 @@ def main() -> None:
     finally:
         for server in reversed(servers):
             server.stop()
-        drop()
 
 
 if __name__ == "__main__":
